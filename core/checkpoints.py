@@ -1,0 +1,355 @@
+"""The one checkpoint loader: safe reading, container unwrapping, architecture detection, strict loading.
+
+``.pth``/``.pt`` files are read with ``torch.load(weights_only=True,
+map_location="cpu")`` and ``.safetensors`` files with their metadata. There is
+no unsafe fallback: a pickle that needs anything beyond tensors and plain
+containers is refused before any of its code can run.
+
+Typical use::
+
+    ckpt = load_checkpoint("weights/G_net.pth")
+    net = ckpt.build()            # strict load into the detected architecture, eval mode
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pickle
+import struct
+import zipfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from core.networks import ARCHITECTURES, build_network, scale_channels
+
+# Keys under which training scripts commonly nest the real state_dict.
+_CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "net", "module", "generator", "G_net")
+# Prefixes added by DataParallel / DistributedDataParallel and torch.compile.
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+PTH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
+SAFETENSORS_SUFFIX = ".safetensors"
+
+
+class CheckpointError(Exception):
+    """A checkpoint could not be used; the message says why and what to do."""
+
+
+class CheckpointNotFoundError(CheckpointError):
+    """The checkpoint file does not exist."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """The pickle needs arbitrary Python objects, so it is refused without running any of it."""
+
+
+class TruncatedCheckpointError(CheckpointError):
+    """The file ends before its declared contents do."""
+
+
+class UnknownArchitectureError(CheckpointError):
+    """The keys match none of the known architectures."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A loaded checkpoint: detected architecture, tensors and provenance."""
+
+    path: Path
+    architecture: str
+    width: float
+    state_dict: dict[str, torch.Tensor] = field(repr=False)
+    metadata: dict[str, str]
+    sha256: str
+    format: str  # "pth" or "safetensors"
+    size: int  # bytes on disk
+
+    @property
+    def role(self) -> str:
+        """``"sketch"`` or ``"mask"``."""
+        return ARCHITECTURES[self.architecture][1]
+
+    @property
+    def short_sha(self) -> str:
+        return self.sha256[:8]
+
+    @property
+    def label(self) -> str:
+        """File name plus short sha, so two files with the same name stay apart."""
+        return f"{self.path.name}@{self.short_sha}"
+
+    @property
+    def parameter_count(self) -> int:
+        """Number of distinct learnable parameters (aliases counted once, buffers excluded)."""
+        net = build_network(self.architecture, self.width)
+        return sum(p.numel() for p in net.parameters())
+
+    def build(self, device: str | torch.device = "cpu") -> nn.Module:
+        """Return the network with these weights loaded strictly, in eval mode, on ``device``."""
+        net = build_network(self.architecture, self.width)
+        net.load_state_dict(_expand_aliases(net, self.state_dict), strict=True)
+        return net.to(device).eval()
+
+    def describe(self) -> dict:
+        """Return a JSON-ready summary (what ``workbench inspect`` prints)."""
+        return {
+            "path": str(self.path),
+            "file": self.path.name,
+            "format": self.format,
+            "architecture": self.architecture,
+            "role": self.role,
+            "width": self.width,
+            "parameters": self.parameter_count,
+            "size_bytes": self.size,
+            "sha256": self.sha256,
+            "metadata": dict(self.metadata),
+        }
+
+
+def sha256_file(path: str | Path) -> str:
+    """Return the hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read, unwrap, detect and strictly validate a checkpoint file.
+
+    Raises:
+        CheckpointError (or a subclass) with a one-line explanation.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointNotFoundError(f"checkpoint {path} does not exist; check the path or put the file in weights/")
+    data = path.read_bytes()
+    if not data:
+        raise TruncatedCheckpointError(f"checkpoint {path} is empty (0 bytes); copy the file again")
+    sha = hashlib.sha256(data).hexdigest()
+    if path.suffix.lower() == SAFETENSORS_SUFFIX:
+        raw, metadata, fmt = *_read_safetensors(path, data), "safetensors"
+    else:
+        raw, metadata, fmt = _read_pickle(path, data), {}, "pth"
+    state = unwrap_state_dict(raw, path)
+    architecture, width = detect_architecture(state, path, metadata.get("width"))
+    net = build_network(architecture, width)
+    _check_strict(net, state, path, architecture)
+    return Checkpoint(path, architecture, width, state, metadata, sha, fmt, len(data))
+
+
+def _read_pickle(path: Path, data: bytes):
+    if data[:4] == b"PK\x03\x04":
+        try:
+            zipfile.ZipFile(io.BytesIO(data)).namelist()
+        except zipfile.BadZipFile:
+            raise TruncatedCheckpointError(
+                f"checkpoint {path} is truncated or corrupt (its zip archive is incomplete); copy the file again"
+            ) from None
+    try:
+        # weights_only=True passed explicitly: torch ignores TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD then.
+        return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        if "Weights only load failed" in text or "Unsupported global" in text or "GLOBAL" in text:
+            culprit = _first_unsafe_global(text)
+            raise UnsafeCheckpointError(
+                f"checkpoint {path} was refused: its pickle needs {culprit}, which a plain state_dict never does; "
+                "only load files from a source you trust, re-saved as a plain state_dict or safetensors"
+            ) from None
+        raise _unreadable(path, exc) from None
+    except (EOFError, RuntimeError, ValueError, OSError, IndexError, KeyError, TypeError, AttributeError) as exc:
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: Path, exc: BaseException) -> CheckpointError:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, EOFError) or any(w in text.lower() for w in ("central directory", "truncat", "eof", "ran out")):
+        return TruncatedCheckpointError(f"checkpoint {path} is truncated ({text}); copy the file again")
+    return CheckpointError(f"checkpoint {path} is not a readable PyTorch or safetensors file ({text})")
+
+
+def _first_unsafe_global(text: str) -> str:
+    for line in text.splitlines():
+        if "Unsupported global" in line or "GLOBAL" in line:
+            return line.split(":", 1)[-1].strip().rstrip(".") or "an arbitrary Python object"
+    return "an arbitrary Python object"
+
+
+def _read_safetensors(path: Path, data: bytes) -> tuple[dict, dict[str, str]]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_safetensors
+
+    if len(data) < 8:
+        raise TruncatedCheckpointError(f"checkpoint {path} is truncated (shorter than a safetensors header)")
+    (header_len,) = struct.unpack("<Q", data[:8])
+    if 8 + header_len > len(data):
+        raise TruncatedCheckpointError(f"checkpoint {path} is truncated (header cut short); copy the file again")
+    try:
+        header = json.loads(data[8 : 8 + header_len])
+    except ValueError:
+        raise CheckpointError(f"checkpoint {path} is not a valid safetensors file (header is not JSON)") from None
+    ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+    if ends and 8 + header_len + max(ends) > len(data):
+        raise TruncatedCheckpointError(f"checkpoint {path} is truncated (tensor data cut short); copy the file again")
+    try:
+        tensors = load_safetensors(data)
+    except SafetensorError as exc:
+        raise CheckpointError(f"checkpoint {path} is not a valid safetensors file ({exc})") from None
+    return tensors, dict(header.get("__metadata__") or {})
+
+
+def unwrap_state_dict(obj, path: Path | str = "checkpoint") -> dict[str, torch.Tensor]:
+    """Return the flat ``name -> tensor`` dict inside common training containers.
+
+    Handles ``{"state_dict": ...}``, ``{"model": ...}`` and similar nests, and
+    strips ``module.`` / ``_orig_mod.`` prefixes when every key has them.
+    """
+    for _ in range(3):  # nests deeper than this are not a known container format
+        if not isinstance(obj, dict):
+            break
+        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            break
+        inner = next((obj[k] for k in _CONTAINER_KEYS if isinstance(obj.get(k), dict)), None)
+        if inner is None:
+            break
+        obj = inner
+    if not isinstance(obj, dict) or not obj:
+        raise UnknownArchitectureError(
+            f"checkpoint {path} holds no state_dict (found {type(obj).__name__}); save model.state_dict() instead"
+        )
+    bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise UnknownArchitectureError(
+            f"checkpoint {path} is not a plain state_dict: entries {', '.join(map(str, bad[:3]))} are not tensors"
+        )
+    state = {str(k): v for k, v in obj.items()}
+    for prefix in _WRAPPER_PREFIXES:
+        if all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix) :]: v for k, v in state.items()}
+    return state
+
+
+@lru_cache(maxsize=None)
+def _signature(architecture: str) -> tuple[frozenset[str], tuple[frozenset[str], ...]]:
+    """Return (all key names, alias groups) of an architecture; names do not depend on width."""
+    net = build_network(architecture, 1 / 16)
+    return frozenset(net.state_dict().keys()), tuple(frozenset(g) for g in _alias_groups(net))
+
+
+def _alias_groups(net: nn.Module) -> list[list[str]]:
+    """Group state_dict names that refer to the same tensor (the original modules' aliases)."""
+    groups: dict[int, list[str]] = {}
+    for name, tensor in net.state_dict(keep_vars=True).items():
+        groups.setdefault(id(tensor), []).append(name)
+    return list(groups.values())
+
+
+def detect_architecture(state: dict[str, torch.Tensor], path: Path | str = "checkpoint", width_hint=None):
+    """Return ``(architecture, width)`` from the key signature and the first layer's shape.
+
+    Raises:
+        UnknownArchitectureError naming the nearest known architecture and the
+        missing/unexpected keys.
+    """
+    keys = set(state)
+    scores = []
+    for arch in ARCHITECTURES:
+        names, groups = _signature(arch)
+        missing = sorted(min(g) for g in groups if not (g & keys))
+        unexpected = sorted(keys - names)
+        if not missing and not unexpected:
+            return arch, _detect_width(arch, state, width_hint)
+        overlap = len(keys & names) / len(keys | names)
+        scores.append((overlap, arch, missing, unexpected))
+    overlap, arch, missing, unexpected = max(scores)
+    parts = [f"checkpoint {path} matches no known architecture; nearest is {arch} ({overlap:.0%} of keys in common)"]
+    if missing:
+        parts.append(f"missing {len(missing)} keys: {_few(missing)}")
+    if unexpected:
+        parts.append(f"unexpected {len(unexpected)} keys: {_few(unexpected)}")
+    raise UnknownArchitectureError("; ".join(parts) + ". Known: " + ", ".join(ARCHITECTURES))
+
+
+def _few(names: list[str], n: int = 4) -> str:
+    more = f" (+{len(names) - n} more)" if len(names) > n else ""
+    return ", ".join(names[:n]) + more
+
+
+def _detect_width(arch: str, state: dict[str, torch.Tensor], hint) -> float:
+    _, _, key, base = ARCHITECTURES[arch]
+    names, groups = _signature(arch)
+    group = next(g for g in groups if key in g)
+    channels = state[next(k for k in sorted(group) if k in state)].shape[0]
+    if hint is not None:
+        try:
+            width = float(hint)
+            if scale_channels(base, width) == channels:
+                return width
+        except ValueError:
+            pass
+    return channels / base
+
+
+def _expand_aliases(net: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Fill every alias name of ``net`` from whichever name of its group ``state`` holds."""
+    full = dict(state)
+    for group in _alias_groups(net):
+        present = [k for k in group if k in state]
+        if present:
+            for k in group:
+                full.setdefault(k, state[present[0]])
+    return full
+
+
+def _check_strict(net: nn.Module, state: dict[str, torch.Tensor], path: Path, arch: str) -> None:
+    expected = net.state_dict()
+    full = _expand_aliases(net, state)
+    wrong = [
+        f"{k} {tuple(full[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in full and tuple(full[k].shape) != tuple(v.shape)
+    ]
+    if wrong:
+        raise UnknownArchitectureError(
+            f"checkpoint {path} has the keys of {arch} but {len(wrong)} tensor shapes differ "
+            f"(checkpoint vs expected): {_few(wrong, 3)}"
+        )
+    for group in _alias_groups(net):
+        present = [k for k in group if k in state]
+        if any(not torch.equal(state[present[0]], state[k]) for k in present[1:]):
+            raise UnknownArchitectureError(
+                f"checkpoint {path} is inconsistent: {present[0]} and {present[1]} must be the same tensor"
+            )
+
+
+def save_checkpoint(net: nn.Module, path: str | Path, architecture: str, metadata: dict | None = None) -> Path:
+    """Write ``net`` as safetensors with one name per tensor and string metadata.
+
+    Aliased tensors are saved once (safetensors refuses shared storage);
+    :func:`load_checkpoint` restores every alias name. Metadata always holds
+    ``architecture`` and ``width``; other values are stored as strings (JSON
+    for non-strings).
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    state = net.state_dict()
+    unique = {}
+    for group in _alias_groups(net):
+        name = group[0]
+        unique[name] = state[name].detach().cpu().contiguous().clone()
+    meta = {"architecture": architecture, "width": repr(float(getattr(net, "width", 1.0)))}
+    for k, v in (metadata or {}).items():
+        meta[str(k)] = v if isinstance(v, str) else json.dumps(v)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(unique, str(tmp), metadata=meta)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,265 @@
+"""The ``workbench`` command line: a thin layer over the ``core`` library.
+
+Commands that do not run a network never import torch, so they start fast.
+Every expected failure (bad checkpoint, bad image, bad flag) ends with a
+one-line ``error: ...`` on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+class UsageError(Exception):
+    """A flag or argument cannot be used; the message says which and why."""
+
+
+def parse_bool(text: str) -> bool:
+    """Parse the original script's ``True``/``False`` strings (case-insensitive; 1/0 and yes/no too)."""
+    value = str(text).strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
+
+
+def _unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def _mask_mode(text: str) -> str:
+    if text == "soft":
+        return "soft"
+    if text in ("hard", "binary"):
+        return "hard"
+    raise argparse.ArgumentTypeError(f"expected soft or hard (binary), got {text!r}")
+
+
+# --------------------------------------------------------------------------- pipeline
+
+ORIGINAL_MASK_FILES = {1: "MaskNet_500epoch.pth", 2: "MaskNet_v2_stage1.pth"}
+ORIGINAL_SKETCH_FILES = {"x600": "G_net_x600.pth", "default": "G_net.pth"}
+
+
+def add_pipeline_parser(sub) -> None:
+    p = sub.add_parser(
+        "pipeline",
+        help="run the original pipeline (Mask Net -> Sketch Net) on an image or a folder",
+        description="Drop-in replacement for the original pipeline.py: same flags, same defaults, same outputs "
+        "(<outpath>/gallery/<name>.png and <outpath>/sketch/<name>.png).",
+    )
+    p.add_argument("--datapath", default="input/iphone/", help="an image file or a folder of images")
+    p.add_argument("--outpath", default="output/Pipeline/", help="output folder (gallery/ and sketch/ inside)")
+    p.add_argument("--cuda", type=parse_bool, default=False, help="True to run on CUDA when available")
+    p.add_argument("--version", type=int, choices=(1, 2), default=None,
+                   help="Mask Net version: 1 = 28x28 mask, 2 = 56x56 mask (default 2)")
+    p.add_argument("--maskmode", type=_mask_mode, default="soft", help="soft or hard (the original's 'binary')")
+    p.add_argument("--softctr", type=_unit_float, default=0.5, help="mask threshold in [0, 1] (default 0.5)")
+    p.add_argument("--resolution", type=int, default=1,
+                   help="Sketch Net input side: 0 = 600, N = N*424 (default 1 = 424)")
+    p.add_argument("--background", type=parse_bool, default=True, help="True to run the Mask Net and crop")
+    p.add_argument("--merge", type=parse_bool, default=False, help="True for the positive+negative strategy")
+    p.add_argument("--gamma", type=parse_bool, default=True, help="True for gamma 2.0 on the Sketch Net input")
+    p.add_argument("--vec_input_sz", type=_positive_int, default=600, help="width of the saved sketch file")
+    p.add_argument("--vec_switch", type=parse_bool, default=False, help="True to also vectorise into strokes")
+    p.add_argument("--mask-checkpoint", type=Path, default=None,
+                   help="Mask Net checkpoint (default: weights/MaskNet_v2_stage1.pth, or MaskNet_500epoch.pth for v1)")
+    p.add_argument("--sketch-checkpoint", type=Path, default=None,
+                   help="Sketch Net checkpoint (default: weights/G_net.pth, or G_net_x600.pth for --resolution 0)")
+    p.set_defaults(handler=cmd_pipeline)
+
+
+def _default_checkpoint(name: str, flag: str) -> Path:
+    from core.settings import find_weight, weights_dirs
+
+    found = find_weight(name)
+    if found is None:
+        looked = ", ".join(str(d) for d in weights_dirs())
+        raise UsageError(f"{name} not found in {looked}; put it there or pass {flag} PATH")
+    return found
+
+
+def cmd_pipeline(args) -> int:
+    if args.vec_switch:
+        raise UsageError(
+            "--vec_switch True is not available yet: the workbench has no vectoriser so far; "
+            "run with --vec_switch False"
+        )
+    from core.pipeline import side_from_resolution
+
+    if args.resolution < 0:
+        raise UsageError(f"--resolution must be 0 (600 px) or a positive number of 424 px steps, not {args.resolution}")
+    side = side_from_resolution(args.resolution)
+    datapath = Path(args.datapath)
+    if not datapath.exists():
+        raise UsageError(f"--datapath {datapath} does not exist")
+
+    from core.images import list_images
+
+    images = list_images(datapath, recursive=False)
+    if not images:
+        raise UsageError(f"--datapath {datapath} holds no images ({', '.join(_suffixes())})")
+
+    import torch
+
+    from core.checkpoints import load_checkpoint
+    from core.pipeline import SeedSettings
+
+    sketch_path = args.sketch_checkpoint or _default_checkpoint(
+        ORIGINAL_SKETCH_FILES["x600" if args.resolution == 0 else "default"], "--sketch-checkpoint"
+    )
+    sketch_ckpt = _load_role(load_checkpoint, sketch_path, "sketch", "--sketch-checkpoint")
+    mask_net = None
+    device = torch.device("cuda" if args.cuda and torch.cuda.is_available() else "cpu")
+    if args.cuda and device.type == "cpu":
+        print("warning: --cuda True but CUDA is not available; running on the CPU", file=sys.stderr)
+    if args.background:
+        version = args.version or 2
+        mask_path = args.mask_checkpoint or _default_checkpoint(ORIGINAL_MASK_FILES[version], "--mask-checkpoint")
+        mask_ckpt = _load_role(load_checkpoint, mask_path, "mask", "--mask-checkpoint")
+        wanted = f"masknet_v{args.version}" if args.version else None
+        if wanted and mask_ckpt.architecture != wanted:
+            raise UsageError(f"--version {args.version} asks for {wanted} but {mask_path} is {mask_ckpt.architecture}")
+        mask_net = mask_ckpt.build(device)
+    sketch_net = sketch_ckpt.build(device)
+    settings = SeedSettings(side, args.background, args.maskmode, args.softctr, args.gamma, args.merge)
+    return _run_pipeline_images(images, Path(args.outpath), settings, sketch_net, mask_net, device, args.vec_input_sz)
+
+
+def _suffixes() -> list[str]:
+    from core.images import IMAGE_SUFFIXES
+
+    return list(IMAGE_SUFFIXES)
+
+
+def _load_role(load, path: Path, role: str, flag: str):
+    ckpt = load(path)
+    if ckpt.role != role:
+        raise UsageError(f"{flag} {path} is a {ckpt.architecture} ({ckpt.role} net), not a {role} net")
+    return ckpt
+
+
+def _run_pipeline_images(images, outpath, settings, sketch_net, mask_net, device, vec_width) -> int:
+    from tqdm import tqdm
+
+    from core.images import ImageReadError, read_image
+    from core.outputs import write_atomic
+    from core.pipeline import encode_png, gallery_sheet, run_seed, saved_sketch
+
+    failed = 0
+    bar = tqdm(images, desc="pipeline", unit="img", file=sys.stderr, disable=None)
+    for path in bar:
+        name = os.fsdecode(path.name).rsplit(".", 1)[0]
+        try:
+            img = read_image(path)
+        except ImageReadError as exc:
+            failed += 1
+            tqdm.write(f"error: skipped {exc}", file=sys.stderr)
+            continue
+        result = run_seed(img, settings, sketch_net, mask_net, device)
+        write_atomic(outpath / "sketch" / f"{name}.png", encode_png(saved_sketch(result.sketch, vec_width)))
+        write_atomic(outpath / "gallery" / f"{name}.png", encode_png(gallery_sheet(img, result.cropped, result.sketch)))
+    done = len(images) - failed
+    print(f"{done} of {len(images)} images written to {outpath}/gallery and {outpath}/sketch", file=sys.stderr)
+    return EXIT_FAILED if failed else 0
+
+
+# --------------------------------------------------------------------------- inspect
+
+
+def add_inspect_parser(sub) -> None:
+    p = sub.add_parser("inspect", help="show a checkpoint's architecture, width, size, sha256 and metadata")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=cmd_inspect)
+
+
+def cmd_inspect(args) -> int:
+    from core.checkpoints import load_checkpoint
+
+    info = load_checkpoint(args.checkpoint).describe()
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    width = max(len(k) for k in info)
+    for key, value in info.items():
+        if key == "metadata":
+            continue
+        shown = f"{value:,}" if isinstance(value, int) else value
+        print(f"{key:<{width}}  {shown}")
+    for key, value in sorted(info["metadata"].items()):
+        print(f"{'meta.' + key:<{width}}  {value}")
+    return 0
+
+
+# --------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="Sketch Workbench: run, sweep and compare image-to-sketch checkpoints.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_pipeline_parser(sub)
+    add_inspect_parser(sub)
+    return parser
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean bad input, reported in one line (modules imported only if loaded)."""
+    kinds: list[type[BaseException]] = [UsageError]
+    for module, name in (
+        ("core.checkpoints", "CheckpointError"),
+        ("core.images", "ImageReadError"),
+        ("core.devices", "DeviceError"),
+    ):
+        if module in sys.modules:
+            kinds.append(getattr(sys.modules[module], name))
+    return tuple(kinds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - only the expected kinds are turned into one line
+        if isinstance(exc, _expected_errors()):
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

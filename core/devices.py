@@ -1,0 +1,48 @@
+"""Choosing the compute device and precision."""
+
+from __future__ import annotations
+
+import torch
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+class DeviceError(Exception):
+    """The requested device or precision cannot be used here; the message says what can."""
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Map ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` to a usable device.
+
+    Raises:
+        DeviceError: CUDA was asked for explicitly but is not available.
+    """
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {name!r} asked for, but CUDA is not available here; use --device cpu or auto")
+        dev = torch.device(name)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceError(f"device {name!r} does not exist; this machine has {torch.cuda.device_count()} GPU(s)")
+        return dev
+    raise DeviceError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+
+
+def check_precision(precision: str, device: torch.device) -> str:
+    """Return ``precision`` if the device supports it, else raise DeviceError."""
+    if precision not in PRECISIONS:
+        raise DeviceError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision == "fp16" and device.type == "cpu":
+        raise DeviceError("fp16 is not supported on the CPU; use fp32 or bf16 there")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise DeviceError("this GPU does not support bf16; use fp32 or fp16")
+    return precision
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype for a precision, or None for fp32 (no autocast)."""
+    return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
