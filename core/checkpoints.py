@@ -294,7 +294,41 @@ def _detect_width(arch: str, state: dict[str, torch.Tensor], hint) -> float:
                 return width
         except ValueError:
             pass
-    return channels / base
+    # The first layer alone is ambiguous (48 * 0.3 and 48 * 0.2917 both round to 14), so a
+    # candidate must reproduce every shape; other layers' channel ratios suggest further candidates.
+    ratios = _channel_ratios(arch, state)
+    candidates = [channels / base] + [round(r, digits) for digits in range(1, 5) for r in ratios] + ratios
+    shapes = {k: tuple(v.shape) for k, v in state.items()}.items()
+    tried = set()
+    for width in candidates:
+        if width > 0 and width not in tried:
+            tried.add(width)
+            if _shapes_at(arch, width).items() >= shapes:
+                return width
+    return channels / base  # nothing fits: the strict check then names the differing shapes
+
+
+@lru_cache(maxsize=64)
+def _shapes_at(architecture: str, width: float) -> dict[str, tuple[int, ...]]:
+    """Shapes of every state_dict entry at ``width`` (built on the meta device: no memory, no init)."""
+    with torch.device("meta"):
+        net = ARCHITECTURES[architecture][0](width)
+    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
+
+
+def _channel_ratios(arch: str, state: dict[str, torch.Tensor]) -> list[float]:
+    """Checkpoint channels / width-1 channels for every channel dimension in ``state``, most common first."""
+    full = _shapes_at(arch, 1.0)
+    counts: dict[float, int] = {}
+    for k, v in state.items():
+        shape = full.get(k)
+        if shape is None or len(shape) != v.dim():
+            continue
+        for d in range(min(2, len(shape))):  # dims 0 and 1 are channels; the rest are kernel sizes
+            if shape[d] not in (1, 3):  # image channels (3) and single-channel ends are never scaled
+                ratio = int(v.shape[d]) / shape[d]
+                counts[ratio] = counts.get(ratio, 0) + 1
+    return sorted(counts, key=lambda r: -counts[r])
 
 
 def _expand_aliases(net: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -215,6 +215,15 @@ class ResNet(nn.Module):
         return self.S4(self.S3(self.S2(self.S1(x))))
 
 
+def stage_channels(width: float) -> tuple[int, int, int]:
+    """Output channels of S2, S3, S4 (4x each stage's bottleneck width): 256, 512, 1024 at width 1.
+
+    Derived from the scaled bottleneck widths, not by scaling 256/512/1024 directly: for
+    widths like 0.3 the two differ (4 * round(256 * 0.3) = 308, round(1024 * 0.3) = 307).
+    """
+    return tuple(4 * scale_channels(base, width) for base in (64, 128, 256))
+
+
 def _add_head(net: nn.Module, cin: int, width: float) -> None:
     """Add the mask head's layers as attributes of ``net``, as the original Mask Nets hold them."""
     c512, c256 = scale_channels(512, width), scale_channels(256, width)
@@ -246,7 +255,7 @@ class MaskNetV1(nn.Module):
         super().__init__()
         self.width = float(width)
         self.ResNet = ResNet(width)
-        _add_head(self, scale_channels(1024, width), width)
+        _add_head(self, stage_channels(width)[2], width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: N x 3 x 224 x 224 in [0, 1] -> N x 1 x 28 x 28 in [0, 1]
@@ -259,10 +268,11 @@ class FPN(nn.Module):
     def __init__(self, S1: nn.Module, S2: nn.Module, S3: nn.Module, S4: nn.Module, width: float = 1.0):
         super().__init__()
         out = scale_channels(256, width)
+        c2, c3, c4 = stage_channels(width)
         self.S1, self.S2, self.S3, self.S4 = S1, S2, S3, S4
-        self.S4_conv = nn.Conv2d(scale_channels(1024, width), out, 1, 1)
-        self.S3_conv = nn.Conv2d(scale_channels(512, width), out, 1, 1)
-        self.S2_conv = nn.Conv2d(scale_channels(256, width), out, 1, 1)
+        self.S4_conv = nn.Conv2d(c4, out, 1, 1)
+        self.S3_conv = nn.Conv2d(c3, out, 1, 1)
+        self.S2_conv = nn.Conv2d(c2, out, 1, 1)
         self.conv_both = nn.Sequential(SamePad2d(3, 1), nn.Conv2d(out, out, 3, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

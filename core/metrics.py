@@ -1,0 +1,308 @@
+"""Per-output numbers for a sketch: ink statistics, stroke statistics and agreement with a reference.
+
+Every function is pure. Sketches are uint8 grayscale ``HxW`` arrays, 0 = ink and
+255 = paper; a pixel is ink when its value is below ``threshold`` (128 unless
+told otherwise).
+
+Comparisons against a reference drawing (:func:`edge_prf`,
+:func:`chamfer_distance`, :func:`ssim`) first bring the prediction to the
+reference's size with ``cv2.resize(..., interpolation=cv2.INTER_AREA)`` when the
+two sizes differ (:func:`match_size`). Area averaging greys thin lines when it
+shrinks, and a 1-px line shrunk by 2x or more can fade above the ink threshold
+and vanish, so compare drawings at similar sizes where possible.
+
+Conventions for empty drawings (documented per function as well):
+
+* :func:`edge_prf`: both empty -> precision = recall = F1 = 1 (they agree);
+  exactly one empty -> all three 0.
+* :func:`chamfer_distance`: both empty -> 0; exactly one empty -> the image
+  diagonal, the largest distance any pixel can be from another, so the number
+  stays finite and can be averaged.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+if TYPE_CHECKING:  # only for annotations: strokes imports this module
+    from core.strokes import Strokes
+
+INK_THRESHOLD = 128
+
+METRIC_NAMES = (
+    "ink_coverage",
+    "fragmentation",
+    "line_width",
+    "strokes",
+    "stroke_length_total",
+    "stroke_length_mean",
+    "edge_precision",
+    "edge_recall",
+    "edge_f1",
+    "chamfer",
+    "ssim",
+)
+
+METRIC_DESCRIPTIONS = {
+    "ink_coverage": "Fraction of pixels that are ink (0-1).",
+    "fragmentation": "Separate ink pieces (8-connected) per 1000 ink pixels; lower means cleaner, more continuous lines.",
+    "line_width": "Typical line width in pixels (from the distance transform along the centre lines).",
+    "strokes": "Number of vector strokes after vectorising.",
+    "stroke_length_total": "Total length of all vector strokes, in pixels.",
+    "stroke_length_mean": "Mean length of a vector stroke, in pixels; longer means fewer, more continuous strokes.",
+    "edge_precision": "Share of the sketch's centre-line pixels that match a reference line within the tolerance (0-1).",
+    "edge_recall": "Share of the reference's centre-line pixels matched by the sketch within the tolerance (0-1).",
+    "edge_f1": "Harmonic mean of edge precision and recall (0-1); higher is closer to the reference.",
+    "chamfer": "Mean distance in pixels between the sketch's ink and the reference's ink, both ways; lower is closer.",
+    "ssim": "Structural similarity with the reference image (-1 to 1; 1 = identical).",
+}
+
+
+class SketchFormatError(ValueError):
+    """An array is not a usable sketch (2-D uint8 grayscale, at least one pixel)."""
+
+
+def check_sketch(sketch: np.ndarray, name: str = "sketch") -> np.ndarray:
+    """Return ``sketch`` as a 2-D uint8 array (an ``HxWx1`` array is squeezed), or raise SketchFormatError."""
+    arr = np.asarray(sketch)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim != 2 or arr.dtype != np.uint8 or arr.size == 0:
+        raise SketchFormatError(
+            f"{name} must be a non-empty uint8 grayscale HxW array, got dtype {arr.dtype} shape {arr.shape}"
+        )
+    return arr
+
+
+def ink_mask(sketch: np.ndarray, threshold: int = INK_THRESHOLD) -> np.ndarray:
+    """Return the HxW bool mask of ink pixels (value below ``threshold``)."""
+    return check_sketch(sketch) < threshold
+
+
+def ink_depth(ink: np.ndarray) -> np.ndarray:
+    """Distance in px from each ink pixel's centre to the nearest paper pixel's centre (0 on paper).
+
+    The image border counts as paper, so a line cut by the frame is measured
+    across its width rather than as running off to infinity.
+
+    Args:
+        ink: HxW bool mask.
+
+    Returns:
+        HxW float32.
+    """
+    padded = np.pad(np.asarray(ink, bool), 1).astype(np.uint8)  # padding is False = paper
+    depth = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return depth[1:-1, 1:-1]
+
+
+def width_from_depths(depths: np.ndarray) -> float:
+    """Line width in px from ink depths sampled on the centre line: ``2 * mean - 1``, at least 1.
+
+    A centre pixel of a ``w``-px line (``w`` odd) lies ``(w + 1) / 2`` from the
+    first paper pixel's centre, half a pixel beyond the ink edge on each side,
+    hence the ``- 1``: a 1-px line measures 1 and a 3-px line measures 3 (even
+    widths read 1 px thin, as the centre line sits on one of the two middle
+    columns). Returns 0.0 for no samples.
+    """
+    depths = np.asarray(depths, np.float64)
+    if depths.size == 0:
+        return 0.0
+    return max(1.0, 2.0 * float(depths.mean()) - 1.0)
+
+
+def thin(ink: np.ndarray) -> np.ndarray:
+    """Return the 1-px-wide centre lines (HxW bool) of an HxW bool ink mask."""
+    from skimage.morphology import skeletonize  # skimage is slow to import; UI code imports METRIC_NAMES
+
+    ink = np.asarray(ink, bool)
+    if not ink.any():
+        return ink.copy()
+    return skeletonize(ink)
+
+
+def ink_coverage(sketch: np.ndarray, threshold: int = INK_THRESHOLD) -> float:
+    """Fraction of pixels that are ink, in [0, 1]."""
+    return float(ink_mask(sketch, threshold).mean())
+
+
+def fragmentation(sketch: np.ndarray, threshold: int = INK_THRESHOLD) -> float:
+    """Connected ink components (8-connectivity) per 1000 ink pixels; 0.0 when there is no ink."""
+    ink = ink_mask(sketch, threshold)
+    count = int(ink.sum())
+    if count == 0:
+        return 0.0
+    labels, _ = cv2.connectedComponents(ink.astype(np.uint8), connectivity=8)
+    return (labels - 1) / count * 1000.0  # label 0 is the paper
+
+
+def line_width(sketch: np.ndarray, threshold: int = INK_THRESHOLD) -> float:
+    """Typical line width in px: :func:`width_from_depths` of the ink depth along the centre lines; 0.0 without ink."""
+    ink = ink_mask(sketch, threshold)
+    if not ink.any():
+        return 0.0
+    return width_from_depths(ink_depth(ink)[thin(ink)])
+
+
+def stroke_stats(strokes: Strokes) -> dict[str, float]:
+    """Count and lengths (px, along the polylines) of a vectorised sketch.
+
+    Returns:
+        ``{"strokes": count, "total_length": sum, "mean_length": total / count (0 when none)}``.
+    """
+    lengths = [_polyline_length(s.points) for s in strokes.strokes]
+    total = float(sum(lengths))
+    return {
+        "strokes": len(lengths),
+        "total_length": total,
+        "mean_length": total / len(lengths) if lengths else 0.0,
+    }
+
+
+def _polyline_length(points: np.ndarray) -> float:
+    points = np.asarray(points, np.float64).reshape(-1, 2)
+    return float(np.hypot(*np.diff(points, axis=0).T).sum()) if len(points) > 1 else 0.0
+
+
+def match_size(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Return ``pred`` resized to ``ref``'s HxW with ``cv2.INTER_AREA`` (unchanged when the sizes agree)."""
+    pred = check_sketch(pred, "prediction")
+    ref = check_sketch(ref, "reference")
+    if pred.shape == ref.shape:
+        return pred
+    return cv2.resize(pred, (ref.shape[1], ref.shape[0]), interpolation=cv2.INTER_AREA)
+
+
+def edge_prf(
+    pred: np.ndarray, ref: np.ndarray, tolerance: float = 2.0, threshold: int = INK_THRESHOLD
+) -> dict[str, float]:
+    """BSDS-style boundary precision, recall and F1 of a sketch against a reference drawing.
+
+    Both drawings are thinned to 1-px centre lines; a prediction pixel and a
+    reference pixel may match when their centres are at most ``tolerance`` px
+    apart, each pixel matching at most one other. The number of matches is the
+    exact maximum over all such one-to-one assignments (Hopcroft-Karp on the
+    sparse candidate graph), so crowded lines are not under-counted the way a
+    greedy matching can. Unlike BSDS the tolerance is in pixels, not a fraction
+    of the diagonal.
+
+    Returns:
+        ``{"precision", "recall", "f1"}``; both drawings empty -> all 1.0,
+        exactly one empty -> all 0.0.
+    """
+    pred = match_size(pred, ref)
+    pred_pts = np.argwhere(thin(pred < threshold))  # (n, 2) row, col
+    ref_pts = np.argwhere(thin(check_sketch(ref, "reference") < threshold))  # (m, 2)
+    if len(pred_pts) == 0 and len(ref_pts) == 0:
+        return {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    if len(pred_pts) == 0 or len(ref_pts) == 0:
+        return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    matched = _count_matches(pred_pts, ref_pts, ref.shape, tolerance)
+    precision = matched / len(pred_pts)
+    recall = matched / len(ref_pts)
+    f1 = 2 * precision * recall / (precision + recall) if matched else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def _count_matches(pred_pts: np.ndarray, ref_pts: np.ndarray, shape: tuple[int, int], tolerance: float) -> int:
+    """Size of a maximum one-to-one matching between pixel sets, pairs at most ``tolerance`` apart."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import maximum_bipartite_matching
+
+    r = int(math.floor(tolerance))
+    pad = r + 1
+    h, w = shape
+    ref_index = np.full((h + 2 * pad, w + 2 * pad), -1, np.int64)  # padded so every offset stays inside
+    ref_index[ref_pts[:, 0] + pad, ref_pts[:, 1] + pad] = np.arange(len(ref_pts))
+    rows, cols = [], []
+    # Pixel centres lie on the integer grid, so the candidates of a pixel are exactly
+    # the integer offsets inside the tolerance disc: a few lookups instead of a KD-tree.
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            if dy * dy + dx * dx > tolerance * tolerance:
+                continue
+            hit = ref_index[pred_pts[:, 0] + pad + dy, pred_pts[:, 1] + pad + dx]
+            ok = hit >= 0
+            rows.append(np.flatnonzero(ok))
+            cols.append(hit[ok])
+    rows_a, cols_a = np.concatenate(rows), np.concatenate(cols)
+    if rows_a.size == 0:
+        return 0
+    graph = csr_matrix((np.ones(rows_a.size, np.int8), (rows_a, cols_a)), shape=(len(pred_pts), len(ref_pts)))
+    match = maximum_bipartite_matching(graph, perm_type="column")  # per row: matched column or -1
+    return int((match >= 0).sum())
+
+
+def chamfer_distance(pred: np.ndarray, ref: np.ndarray, threshold: int = INK_THRESHOLD) -> float:
+    """Symmetric chamfer distance in px between two drawings' ink.
+
+    The mean distance from each prediction ink pixel to the nearest reference
+    ink pixel and the mean the other way round, averaged. Both empty -> 0.0;
+    exactly one empty -> the image diagonal (the farthest any miss can be),
+    which keeps the number finite for tables and averages.
+    """
+    pred = match_size(pred, ref)
+    pred_ink = pred < threshold
+    ref_ink = check_sketch(ref, "reference") < threshold
+    has_pred, has_ref = bool(pred_ink.any()), bool(ref_ink.any())
+    if not has_pred and not has_ref:
+        return 0.0
+    if not has_pred or not has_ref:
+        return float(math.hypot(*ref.shape))
+    # distanceTransform measures to the nearest zero pixel, so the ink is passed as zeros
+    to_ref = cv2.distanceTransform((~ref_ink).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    to_pred = cv2.distanceTransform((~pred_ink).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return 0.5 * (float(to_ref[pred_ink].mean()) + float(to_pred[ref_ink].mean()))
+
+
+def ssim(pred: np.ndarray, ref: np.ndarray) -> float:
+    """Structural similarity of the two gray images (skimage, ``data_range=255``, 7-px window).
+
+    Images under 7 px on a side use the largest odd window that fits; below
+    3 px the value is 1.0 for identical images and 0.0 otherwise.
+    """
+    from skimage.metrics import structural_similarity
+
+    pred = match_size(pred, ref)
+    ref = check_sketch(ref, "reference")
+    side = min(ref.shape)
+    win = min(7, side if side % 2 else side - 1)
+    if win < 3:
+        return 1.0 if np.array_equal(pred, ref) else 0.0
+    return float(structural_similarity(pred, ref, data_range=255, win_size=win))
+
+
+def sketch_metrics(
+    sketch: np.ndarray,
+    strokes: Strokes | None = None,
+    reference: np.ndarray | None = None,
+    tolerance: float = 2.0,
+) -> dict[str, float]:
+    """All numbers for one output, keyed by the names in :data:`METRIC_NAMES` (in that order).
+
+    Stroke keys appear only when ``strokes`` is given, reference keys only when
+    ``reference`` is given (see the module docstring for resizing).
+    """
+    sketch = check_sketch(sketch)
+    out: dict[str, float] = {
+        "ink_coverage": ink_coverage(sketch),
+        "fragmentation": fragmentation(sketch),
+        "line_width": line_width(sketch),
+    }
+    if strokes is not None:
+        stats = stroke_stats(strokes)
+        out["strokes"] = float(stats["strokes"])
+        out["stroke_length_total"] = stats["total_length"]
+        out["stroke_length_mean"] = stats["mean_length"]
+    if reference is not None:
+        prf = edge_prf(sketch, reference, tolerance=tolerance)
+        out["edge_precision"] = prf["precision"]
+        out["edge_recall"] = prf["recall"]
+        out["edge_f1"] = prf["f1"]
+        out["chamfer"] = chamfer_distance(sketch, reference)
+        out["ssim"] = ssim(sketch, reference)
+    return out

@@ -1,0 +1,699 @@
+"""Training Sketch Nets and Mask Nets the way the original project did, reproducibly on the CPU.
+
+Sketch Net (:func:`train_sketch`): pix2pix-like. Pairs are (photo after the
+pipeline's gamma 2.0 step, pencil drawing of the photo); the generator gets an
+L1 loss to the drawing plus an adversarial loss from a small PatchGAN
+discriminator that sees the photo and a drawing side by side (conditional).
+Mask Net (:func:`train_mask`): (photo, object mask) pairs, BCE on the
+sigmoid mask. Both use Adam and a horizontal-flip augmentation.
+
+Every run is deterministic for a given seed on the CPU (same machine, same
+thread count): weights are initialised from ``seed``, the data order and the
+flips come from a ``numpy`` Generator seeded with ``seed``, and
+``torch.use_deterministic_algorithms`` is on for the run. Global RNG state and
+the deterministic-algorithms flag are restored afterwards.
+
+Outputs in ``out_dir`` (``prefix`` e.g. ``MaskNet_v2``), as the original named
+its checkpoints:
+
+- ``<prefix>_stage1.safetensors``: snapshot at half the steps;
+- ``<prefix>_stage2.safetensors``: snapshot at the end;
+- ``<prefix>_curve.csv``: the training curve in the original format,
+  ``epoch,global_iter,<loss columns>``, one row per log step (losses are the
+  mean over the steps since the previous row).
+
+Test sets are folders with ``manifest.json`` (``files``: ``{id, image,
+sha256, ...}``), ``images/<id>.png``, optional ``masks/<id>.png`` (255 =
+object) and ``drawings/<id>.png`` (0 = ink). The whole set is read into
+memory at the training resolution once (about ``side*side*4`` bytes per image
+for sketches, 150 KB per image for masks).
+
+Typical use::
+
+    result = train_mask(Path("sets/objects"), Path("runs/train1"), steps=2000)
+    ckpt = load_checkpoint(result.stage2)
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.checkpoints import save_checkpoint
+from core.devices import resolve_device
+from core.images import ImageReadError, read_image
+from core.networks import ARCHITECTURES, build_network, network_role, scale_channels
+from core.pipeline import MASK_SIDE, apply_gamma
+
+SKETCH_LOSSES = ("loss_G_L1", "loss_G_GAN", "loss_D")
+MASK_LOSSES = ("loss_mask",)
+CURVE_INDEX_COLUMNS = ("epoch", "global_iter")
+SKETCH_INPUT_GAMMA = 2.0  # the pipeline's gamma step on the Sketch Net's input
+GAN_LOSSES = ("lsgan", "bce")
+SKETCH_TARGETS = ("pencil", "drawing")
+# Mask side of each Mask Net (output of a 224x224 input).
+MASK_OUTPUT_SIDES = {"masknet_v1": 28, "masknet_v2": 56}
+DEFAULT_PREFIXES = {
+    "sketchnet_deep": "SketchNet",
+    "sketchnet_shallow": "SketchNet_shallow",
+    "masknet_v1": "MaskNet_v1",
+    "masknet_v2": "MaskNet_v2",
+}
+
+
+class TrainingError(Exception):
+    """Training could not start or finish; the message says what to change."""
+
+
+class TrainingDataError(TrainingError):
+    """A training set folder is missing, malformed or lacks what the chosen training needs."""
+
+
+class CurveFormatError(TrainingError):
+    """A training-curve CSV is not in the ``epoch,global_iter,<losses>`` format."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run wrote and how it ended."""
+
+    stage1: Path  # checkpoint at half the steps
+    stage2: Path  # checkpoint at the end
+    curve: Path  # CSV training curve
+    steps: int
+    final_losses: dict[str, float]  # the last CSV row's losses
+    seconds: float  # wall time of the optimisation loop (data loading excluded)
+    data: list[dict] = field(default_factory=list)  # provenance of each set, as in the metadata
+
+    @property
+    def steps_per_second(self) -> float:
+        """Optimisation steps per second of wall time."""
+        return self.steps / self.seconds if self.seconds > 0 else float("inf")
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class _Sample:
+    id: str
+    image: np.ndarray  # uint8 HxWx3 RGB
+    mask: np.ndarray | None  # uint8 HxW, 255 = object
+    drawing: np.ndarray | None  # uint8 HxW, 0 = ink
+
+
+def _as_folders(data) -> list[Path]:
+    """Normalise one folder or a sequence of folders to a non-empty list of Paths."""
+    folders = [Path(data)] if isinstance(data, (str, os.PathLike)) else [Path(d) for d in data]
+    if not folders:
+        raise TrainingDataError("no training set given; pass a test-set folder or a list of them")
+    return folders
+
+
+def _read_gray(path: Path) -> np.ndarray:
+    """Read a PNG as uint8 HxW gray (any file name)."""
+    try:
+        data = np.fromfile(path, np.uint8)
+    except OSError as exc:
+        raise TrainingDataError(f"{path} could not be read ({exc.strerror or exc})") from None
+    gray = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
+    if gray is None:
+        raise TrainingDataError(f"{path} is not a readable image; replace it or remove its entry from manifest.json")
+    return gray
+
+
+def _first_existing(candidates: list[Path]) -> Path | None:
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def _read_set(folder: Path) -> tuple[list[_Sample], dict]:
+    """Read every sample of one test-set folder; return them and the set's provenance.
+
+    Provenance: ``{"name", "manifest_sha256", "images"}``, the hash taken over
+    the manifest's bytes (which hold every file's sha256).
+    """
+    manifest_path = folder / "manifest.json"
+    if not folder.is_dir():
+        raise TrainingDataError(f"training set {folder} does not exist; pass a test-set folder")
+    if not manifest_path.is_file():
+        raise TrainingDataError(
+            f"{folder} is not a test set (no manifest.json); pass a folder with manifest.json and images/"
+        )
+    raw = manifest_path.read_bytes()
+    try:
+        files = json.loads(raw)["files"]
+        ids = [str(entry["id"]) for entry in files]
+    except (ValueError, KeyError, TypeError):
+        raise TrainingDataError(
+            f"{manifest_path} is malformed: it needs a 'files' list of objects with 'id' and 'image'; rebuild the set"
+        ) from None
+    if not files:
+        raise TrainingDataError(f"{manifest_path} lists no files; add images to the set")
+    samples = []
+    for entry, sid in zip(files, ids):
+        name = str(entry.get("image") or f"{sid}.png")
+        image_path = _first_existing([folder / name, folder / "images" / name, folder / "images" / f"{sid}.png"])
+        if image_path is None:
+            raise TrainingDataError(f"{folder}: image of {sid!r} ({name}) is missing; restore it or rebuild the set")
+        try:
+            image = read_image(image_path)
+        except ImageReadError as exc:
+            raise TrainingDataError(f"{folder}: {exc}; replace the file or rebuild the set") from None
+        mask_path = _first_existing([folder / "masks" / f"{sid}.png"])
+        drawing_path = _first_existing([folder / "drawings" / f"{sid}.png"])
+        samples.append(
+            _Sample(
+                sid,
+                image,
+                _read_gray(mask_path) if mask_path else None,
+                _read_gray(drawing_path) if drawing_path else None,
+            )
+        )
+    provenance = {"name": folder.name, "manifest_sha256": hashlib.sha256(raw).hexdigest(), "images": len(samples)}
+    return samples, provenance
+
+
+def _read_sets(folders: list[Path]) -> tuple[list[tuple[str, _Sample]], list[dict]]:
+    """Read several sets in the given order; samples are tagged with their set's name for messages."""
+    samples, provenance = [], []
+    for folder in folders:
+        set_samples, prov = _read_set(folder)
+        samples += [(folder.name, s) for s in set_samples]
+        provenance.append(prov)
+    return samples, provenance
+
+
+def _require(samples: list[tuple[str, _Sample]], attr: str, what: str) -> None:
+    """Raise naming the samples that lack ``attr`` (``mask`` or ``drawing``)."""
+    missing = [f"{name}/{s.id}" for name, s in samples if getattr(s, attr) is None]
+    if missing:
+        more = f" (+{len(missing) - 3} more)" if len(missing) > 3 else ""
+        raise TrainingDataError(
+            f"{len(missing)} images have no {what} ({', '.join(missing[:3])}{more}); "
+            f"add {what}s/<id>.png to those sets or train on sets that have them"
+        )
+
+
+def _pencil_maker() -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """Return the project's ``make_pencil_drawing`` (core.datasets) when present, else the fallback here."""
+    try:
+        from core.datasets import make_pencil_drawing
+    except ModuleNotFoundError as exc:
+        if exc.name != "core.datasets":
+            raise
+        return _make_pencil_drawing, "core.training._make_pencil_drawing"
+    return make_pencil_drawing, "core.datasets.make_pencil_drawing"
+
+
+def _make_pencil_drawing(rgb: np.ndarray) -> np.ndarray:
+    """Pencil drawing of an RGB photo (uint8 gray, 0 = ink): colour dodge, then a darkening gamma.
+
+    Used only while ``core.datasets`` is not available.
+    """
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    blur = cv2.GaussianBlur(255 - gray, (21, 21), 0)
+    # Colour dodge: flat regions go white and edges stay dark, like pencil strokes.
+    dodge = cv2.divide(gray, 255 - blur, scale=256)
+    # The original kept a gamma step on the pencil images: it darkens faint strokes.
+    return apply_gamma(dodge, 2.0)
+
+
+class _BatchOrder:
+    """Fixed, seeded data order: consecutive batches from a stream of per-epoch permutations.
+
+    Batches always hold ``batch_size`` samples (they run across epoch ends), so
+    BatchNorm statistics never come from a short last batch.
+    """
+
+    def __init__(self, n: int, batch_size: int, rng: np.random.Generator):
+        self.n, self.batch_size, self.rng = n, batch_size, rng
+        self.seen = 0  # samples handed out so far
+        self.queue: list[int] = []
+
+    def next(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """Return (indices, horizontal-flip flags, 0-based epoch of the batch's first sample)."""
+        epoch = self.seen // self.n
+        while len(self.queue) < self.batch_size:
+            self.queue += self.rng.permutation(self.n).tolist()
+        idx, self.queue = np.array(self.queue[: self.batch_size]), self.queue[self.batch_size :]
+        self.seen += self.batch_size
+        flips = self.rng.random(self.batch_size) < 0.5
+        return idx, flips, epoch
+
+
+def _batch(images: np.ndarray, idx: np.ndarray, flips: np.ndarray) -> np.ndarray:
+    """Gather ``images[idx]`` (N x H x W [x C]) and mirror the flagged ones left-right."""
+    out = images[idx].copy()
+    out[flips] = out[flips][:, :, ::-1]
+    return out
+
+
+def _to_nchw(batch: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 N x H x W x 3 or float N x H x W -> float32 NCHW; uint8 is scaled to [0, 1]."""
+    t = torch.from_numpy(np.ascontiguousarray(batch))
+    t = t.permute(0, 3, 1, 2) if t.ndim == 4 else t[:, None]
+    t = t.float() / 255 if batch.dtype == np.uint8 else t.float()
+    return t.contiguous().to(device)
+
+
+# --------------------------------------------------------------------------- discriminator
+
+
+class PatchDiscriminator(nn.Module):
+    """pix2pix-style conditional PatchGAN: (photo, drawing) -> a grid of real/fake logits.
+
+    Three stride-2 4x4 convs and a stride-1 4x4 conv to 1 channel; each logit
+    judges a 46x46-pixel patch (at 128 input: 1 x 15 x 15 logits).
+    """
+
+    def __init__(self, width: float = 1.0, in_channels: int = 4):
+        super().__init__()
+        c1, c2, c3 = (scale_channels(c, width) for c in (64, 128, 256))
+        self.model = nn.Sequential(
+            nn.Conv2d(in_channels, c1, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(c1, c2, 4, 2, 1),
+            nn.BatchNorm2d(c2),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(c2, c3, 4, 2, 1),
+            nn.BatchNorm2d(c3),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(c3, 1, 4, 1, 1),
+        )
+
+    def forward(self, photo: torch.Tensor, drawing: torch.Tensor) -> torch.Tensor:
+        # photo N x 3 x S x S, drawing N x 1 x S x S -> logits N x 1 x (S/8 - 1) x (S/8 - 1)
+        return self.model(torch.cat([photo, drawing], dim=1))
+
+
+def _gan_criterion(kind: str) -> Callable[[torch.Tensor, bool], torch.Tensor]:
+    """Return ``loss(logits, real)``: LSGAN (MSE to 1/0) or BCE on logits."""
+    if kind == "lsgan":
+        return lambda logits, real: F.mse_loss(logits, torch.full_like(logits, float(real)))
+    return lambda logits, real: F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, float(real)))
+
+
+# --------------------------------------------------------------------------- shared loop
+
+
+def _check_common(steps: int, batch_size: int, lr: float, log_every: int) -> None:
+    if steps < 1:
+        raise TrainingError(f"steps must be at least 1, not {steps}")
+    if batch_size < 1:
+        raise TrainingError(f"batch_size must be at least 1, not {batch_size}")
+    if not lr > 0:
+        raise TrainingError(f"lr must be positive, not {lr}")
+    if log_every < 1:
+        raise TrainingError(f"log_every must be at least 1, not {log_every}")
+
+
+def _output_paths(out_dir: Path, prefix: str, overwrite: bool) -> tuple[Path, Path, Path]:
+    paths = (
+        out_dir / f"{prefix}_stage1.safetensors",
+        out_dir / f"{prefix}_stage2.safetensors",
+        out_dir / f"{prefix}_curve.csv",
+    )
+    existing = [p.name for p in paths if p.exists()]
+    if existing and not overwrite:
+        raise TrainingError(
+            f"{out_dir} already holds {', '.join(existing)}; choose another out_dir or prefix, or pass overwrite=True"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return paths
+
+
+def _format_loss(value: float) -> str:
+    return format(value, ".7g")
+
+
+def _run_loop(
+    *,
+    net: nn.Module,
+    architecture: str,
+    step_fn: Callable[[np.ndarray, np.ndarray], dict[str, float]],
+    order: _BatchOrder,
+    columns: Sequence[str],
+    steps: int,
+    log_every: int,
+    paths: tuple[Path, Path, Path],
+    metadata: dict,
+    progress: bool,
+    desc: str,
+) -> tuple[dict[str, float], float]:
+    """Run ``steps`` optimisation steps, log the curve, save both stages; return (last losses, seconds)."""
+    from tqdm import tqdm
+
+    stage1_path, stage2_path, curve_path = paths
+    stage1_step = max(1, steps // 2)
+    window = {c: 0.0 for c in columns}
+    window_steps = 0
+    last: dict[str, float] = {}
+    start = time.perf_counter()
+    with open(curve_path, "w", newline="", encoding="utf-8") as fh, tqdm(
+        total=steps, desc=desc, unit="step", file=sys.stderr, disable=not progress, dynamic_ncols=True
+    ) as bar:
+        writer = csv.writer(fh)
+        writer.writerow([*CURVE_INDEX_COLUMNS, *columns])
+        fh.flush()
+        for step in range(1, steps + 1):
+            idx, flips, epoch = order.next()
+            losses = step_fn(idx, flips)
+            for c in columns:
+                window[c] += losses[c]
+            window_steps += 1
+            if step % log_every == 0 or step == steps:
+                last = {c: window[c] / window_steps for c in columns}
+                writer.writerow([epoch, step, *(_format_loss(last[c]) for c in columns)])
+                fh.flush()  # a killed run still leaves its curve so far
+                window = {c: 0.0 for c in columns}
+                window_steps = 0
+                bar.set_postfix({c: f"{v:.4f}" for c, v in last.items()}, refresh=False)
+            if step == stage1_step or step == steps:
+                meta = {**metadata, "stage": "stage1" if step == stage1_step else "stage2", "step": step, "epoch": epoch}
+                if step == stage1_step:
+                    save_checkpoint(net, stage1_path, architecture, meta)
+                if step == steps:
+                    save_checkpoint(net, stage2_path, architecture, {**meta, "stage": "stage2"})
+            bar.update(1)
+    return last, time.perf_counter() - start
+
+
+class _Determinism:
+    """Seed torch for the block and switch deterministic algorithms on; restore both afterwards."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def __enter__(self):
+        self._rng = torch.random.fork_rng(devices=[])
+        self._rng.__enter__()
+        torch.manual_seed(self.seed)
+        self._was = torch.are_deterministic_algorithms_enabled()
+        self._warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+        # warn_only: on the CPU every op used here is deterministic; on CUDA a few
+        # backward ops (nearest upsampling) have no deterministic kernel and would raise.
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        return self
+
+    def __exit__(self, *exc):
+        torch.use_deterministic_algorithms(self._was, warn_only=self._warn_only)
+        return self._rng.__exit__(*exc)
+
+
+def _base_metadata(provenance: list[dict], seed: int, command: str, hyper: dict) -> dict:
+    combined = hashlib.sha256("".join(p["manifest_sha256"] for p in provenance).encode()).hexdigest()
+    return {
+        "data": provenance,  # per set: name, sha256 of manifest.json, image count
+        "data_sha256": combined,  # one hash over every set's manifest hash, for quick comparison
+        "seed": seed,
+        "command": command,
+        "training": hyper,
+    }
+
+
+def _check_architecture(architecture: str, role: str) -> None:
+    if architecture not in ARCHITECTURES or network_role(architecture) != role:
+        known = ", ".join(a for a in ARCHITECTURES if network_role(a) == role)
+        raise TrainingError(f"architecture {architecture!r} is not a {role} network; use one of {known}")
+
+
+# --------------------------------------------------------------------------- public
+
+
+def train_sketch(
+    data: Path | str | Sequence[Path | str],
+    out_dir: Path | str,
+    *,
+    architecture: str = "sketchnet_deep",
+    width: float = 0.25,
+    side: int = 128,
+    steps: int = 1000,
+    batch_size: int = 4,
+    lr: float = 2e-4,
+    seed: int = 0,
+    target: str = "pencil",
+    adv_weight: float = 1.0,
+    l1_weight: float = 100.0,
+    gan_loss: str = "lsgan",
+    flip: bool = True,
+    log_every: int = 10,
+    prefix: str | None = None,
+    progress: bool = True,
+    command: str = "",
+    device: str = "cpu",
+    overwrite: bool = False,
+) -> TrainResult:
+    """Train a Sketch Net pix2pix-style on (gamma'd photo, pencil drawing) pairs.
+
+    Input: the set's image after the pipeline's gamma 2.0 step
+    (``u8(pow(img/255, 2) * 255)``), resized (bilinear) to ``side x side``,
+    in [0, 1] — exactly what the pipeline feeds the net. Target: the image's
+    pencil drawing (``target="pencil"``, made by ``make_pencil_drawing`` at
+    full size, gamma step included) or the set's ``drawings/`` (``"drawing"``),
+    resized with INTER_AREA to keep thin strokes, in [0, 1], 0 = ink.
+
+    Losses: ``l1_weight * L1(G(x), y) + adv_weight * GAN(D(x, G(x)), real)``
+    for the generator; the discriminator (:class:`PatchDiscriminator`, width
+    scaled like the generator) gets ``0.5 * (GAN(D(x, y), real) + GAN(D(x,
+    G(x)), fake))``. ``gan_loss="lsgan"`` (default) is MSE to 1/0 on the logits,
+    more stable at small batches; ``"bce"`` is the classic pix2pix loss. Adam
+    with betas (0.5, 0.999) for both, as in pix2pix. The CSV logs the
+    unweighted L1 (``loss_G_L1``), the generator's GAN loss (``loss_G_GAN``)
+    and ``loss_D``. Only the generator is saved.
+
+    Args:
+        data: one test-set folder or a list of them (read in that order).
+        out_dir: where the two checkpoints and the CSV go (created).
+        side: training side, a multiple of 8 and at least 16 (the deep net's
+            output matches its input only then).
+        steps: optimisation steps; ``stage1`` is saved after ``steps // 2``.
+        prefix: file-name prefix; default ``SketchNet`` (deep) or
+            ``SketchNet_shallow``.
+        command: the command line that started the run, stored in the metadata.
+        overwrite: replace existing outputs of the same prefix.
+
+    Returns:
+        TrainResult with the paths, final losses and timing.
+    """
+    _check_architecture(architecture, "sketch")
+    _check_common(steps, batch_size, lr, log_every)
+    if side < 16 or side % 8:
+        raise TrainingError(f"side must be a multiple of 8 and at least 16, not {side}")
+    if target not in SKETCH_TARGETS:
+        raise TrainingError(f"target must be one of {', '.join(SKETCH_TARGETS)}, not {target!r}")
+    if gan_loss not in GAN_LOSSES:
+        raise TrainingError(f"gan_loss must be one of {', '.join(GAN_LOSSES)}, not {gan_loss!r}")
+    dev = resolve_device(device)
+    samples, provenance = _read_sets(_as_folders(data))
+    maker_name = "drawings/"
+    if target == "drawing":
+        _require(samples, "drawing", "drawing")
+    else:
+        maker, maker_name = _pencil_maker()
+    inputs = np.stack([cv2.resize(apply_gamma(s.image, SKETCH_INPUT_GAMMA), (side, side)) for _, s in samples])
+    # N x S x S x 3 uint8 (pipeline input) and N x S x S float32 targets in [0, 1]
+    drawings = [s.drawing if target == "drawing" else maker(s.image) for _, s in samples]
+    targets = np.stack([cv2.resize(d, (side, side), interpolation=cv2.INTER_AREA) for d in drawings])
+    targets = targets.astype(np.float32) / 255
+    del samples, drawings
+
+    prefix = prefix or DEFAULT_PREFIXES[architecture]
+    paths = _output_paths(Path(out_dir), prefix, overwrite)
+    hyper = {
+        "side": side, "steps": steps, "batch_size": batch_size, "lr": lr, "target": target,
+        "target_maker": maker_name, "input_gamma": SKETCH_INPUT_GAMMA, "adv_weight": adv_weight,
+        "l1_weight": l1_weight, "gan_loss": gan_loss, "flip": flip, "optimizer": "Adam(0.5, 0.999)",
+    }  # fmt: skip
+    metadata = _base_metadata(provenance, seed, command, hyper)
+    rng = np.random.default_rng(seed)
+    criterion = _gan_criterion(gan_loss)
+
+    with _Determinism(seed):
+        gen = build_network(architecture, width).to(dev).train()
+        disc = PatchDiscriminator(width).to(dev).train()
+        opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.999))
+
+        def step_fn(idx: np.ndarray, flips: np.ndarray) -> dict[str, float]:
+            flips = flips if flip else np.zeros_like(flips)
+            x = _to_nchw(_batch(inputs, idx, flips), dev)  # N x 3 x S x S
+            y = _to_nchw(_batch(targets, idx, flips), dev)  # N x 1 x S x S
+            fake = gen(x)
+            opt_d.zero_grad(set_to_none=True)
+            loss_d = 0.5 * (criterion(disc(x, y), True) + criterion(disc(x, fake.detach()), False))
+            loss_d.backward()
+            opt_d.step()
+            opt_g.zero_grad(set_to_none=True)
+            loss_gan = criterion(disc(x, fake), True)  # judged by the just-updated discriminator
+            loss_l1 = F.l1_loss(fake, y)
+            (adv_weight * loss_gan + l1_weight * loss_l1).backward()
+            opt_g.step()
+            return {"loss_G_L1": loss_l1.item(), "loss_G_GAN": loss_gan.item(), "loss_D": loss_d.item()}
+
+        last, seconds = _run_loop(
+            net=gen, architecture=architecture, step_fn=step_fn, order=_BatchOrder(len(inputs), batch_size, rng),
+            columns=SKETCH_LOSSES, steps=steps, log_every=log_every, paths=paths, metadata=metadata,
+            progress=progress, desc=f"train {prefix}",
+        )  # fmt: skip
+    return TrainResult(*paths, steps=steps, final_losses=last, seconds=seconds, data=provenance)
+
+
+def train_mask(
+    data: Path | str | Sequence[Path | str],
+    out_dir: Path | str,
+    *,
+    architecture: str = "masknet_v2",
+    width: float = 0.25,
+    steps: int = 1000,
+    batch_size: int = 4,
+    lr: float = 1e-4,
+    seed: int = 0,
+    mask_threshold: float | None = None,
+    flip: bool = True,
+    log_every: int = 10,
+    prefix: str | None = None,
+    progress: bool = True,
+    command: str = "",
+    device: str = "cpu",
+    overwrite: bool = False,
+) -> TrainResult:
+    """Train a Mask Net on (photo, object mask) pairs with BCE and Adam.
+
+    Input: the set's image resized (bilinear) to 224x224 in [0, 1], no gamma —
+    what the pipeline feeds the Mask Net. Target: ``masks/<id>.png`` resized
+    with INTER_AREA to 28x28 (v1) or 56x56 (v2), in [0, 1]. The target is
+    kept soft by default (the covered fraction of each cell, which BCE takes
+    as a probability); ``mask_threshold`` binarises it (``> threshold``).
+
+    Args:
+        data: one test-set folder or a list of them; every image needs a mask.
+        out_dir: where the two checkpoints and the CSV go (created).
+        steps: optimisation steps; ``stage1`` is saved after ``steps // 2``.
+        prefix: file-name prefix; default ``MaskNet_v1`` / ``MaskNet_v2``.
+        command: the command line that started the run, stored in the metadata.
+        overwrite: replace existing outputs of the same prefix.
+
+    Returns:
+        TrainResult with the paths, final loss (``loss_mask``) and timing.
+    """
+    _check_architecture(architecture, "mask")
+    _check_common(steps, batch_size, lr, log_every)
+    if mask_threshold is not None and not 0 <= mask_threshold < 1:
+        raise TrainingError(f"mask_threshold must be in [0, 1) or None (soft), not {mask_threshold}")
+    dev = resolve_device(device)
+    samples, provenance = _read_sets(_as_folders(data))
+    _require(samples, "mask", "mask")
+    out_side = MASK_OUTPUT_SIDES[architecture]
+    inputs = np.stack([cv2.resize(s.image, (MASK_SIDE, MASK_SIDE)) for _, s in samples])  # N x 224 x 224 x 3
+    targets = np.stack(
+        [cv2.resize(s.mask.astype(np.float32) / 255, (out_side, out_side), interpolation=cv2.INTER_AREA)
+         for _, s in samples]
+    )  # N x m x m float32 in [0, 1]  # fmt: skip
+    if mask_threshold is not None:
+        targets = (targets > mask_threshold).astype(np.float32)
+    del samples
+
+    prefix = prefix or DEFAULT_PREFIXES[architecture]
+    paths = _output_paths(Path(out_dir), prefix, overwrite)
+    hyper = {
+        "steps": steps, "batch_size": batch_size, "lr": lr, "mask_side": out_side,
+        "mask_target": "soft" if mask_threshold is None else f"> {mask_threshold}", "flip": flip,
+        "optimizer": "Adam(0.9, 0.999)",
+    }  # fmt: skip
+    metadata = _base_metadata(provenance, seed, command, hyper)
+    rng = np.random.default_rng(seed)
+
+    with _Determinism(seed):
+        net = build_network(architecture, width).to(dev).train()
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
+
+        def step_fn(idx: np.ndarray, flips: np.ndarray) -> dict[str, float]:
+            flips = flips if flip else np.zeros_like(flips)
+            x = _to_nchw(_batch(inputs, idx, flips), dev)  # N x 3 x 224 x 224
+            y = _to_nchw(_batch(targets, idx, flips), dev)  # N x 1 x m x m
+            opt.zero_grad(set_to_none=True)
+            loss = F.binary_cross_entropy(net(x), y)
+            loss.backward()
+            opt.step()
+            return {"loss_mask": loss.item()}
+
+        last, seconds = _run_loop(
+            net=net, architecture=architecture, step_fn=step_fn, order=_BatchOrder(len(inputs), batch_size, rng),
+            columns=MASK_LOSSES, steps=steps, log_every=log_every, paths=paths, metadata=metadata,
+            progress=progress, desc=f"train {prefix}",
+        )  # fmt: skip
+    return TrainResult(*paths, steps=steps, final_losses=last, seconds=seconds, data=provenance)
+
+
+def read_curve(csv_path: Path | str) -> dict[str, np.ndarray]:
+    """Read a training curve in the original CSV format into columns.
+
+    The header is ``epoch,global_iter`` followed by one or more loss names;
+    every row has one value per column. ``epoch`` and ``global_iter`` must be
+    whole numbers, losses any float (``nan``/``inf`` included: a diverged run
+    is still a curve). Blank lines are skipped; a header-only file gives empty
+    columns.
+
+    Returns:
+        ``{"epoch": int64[n], "global_iter": int64[n], "<loss>": float64[n], ...}``
+        in the file's column order.
+
+    Raises:
+        CurveFormatError: the file is missing or not in that format; the message
+        names the line.
+    """
+    path = Path(csv_path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: spreadsheets save a BOM
+    except FileNotFoundError:
+        raise CurveFormatError(f"curve {path} does not exist; check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CurveFormatError(f"curve {path} is not a readable text CSV ({exc}); export it again as CSV") from None
+    rows = [(n, row) for n, row in enumerate(csv.reader(text.splitlines()), 1) if any(c.strip() for c in row)]
+    expected = "epoch,global_iter,<loss columns>"
+    if not rows:
+        raise CurveFormatError(f"curve {path} is empty; it needs the header {expected}")
+    header = [c.strip() for c in rows[0][1]]
+    if tuple(header[:2]) != CURVE_INDEX_COLUMNS or len(header) < 3:
+        raise CurveFormatError(
+            f"curve {path} has header {','.join(header)!r}; expected {expected} with at least one loss column"
+        )
+    if len(set(header)) != len(header) or not all(header):
+        raise CurveFormatError(f"curve {path} has empty or repeated column names in its header; rename them")
+    columns: dict[str, list] = {name: [] for name in header}
+    for line, row in rows[1:]:
+        if len(row) != len(header):
+            raise CurveFormatError(
+                f"curve {path} line {line} has {len(row)} values for {len(header)} columns; fix or delete that line"
+            )
+        for i, (name, cell) in enumerate(zip(header, row)):
+            try:
+                value = float(cell)
+            except ValueError:
+                raise CurveFormatError(
+                    f"curve {path} line {line}: {name} is {cell.strip()!r}, not a number; fix or delete that line"
+                ) from None
+            if i < 2:
+                if not (math.isfinite(value) and value.is_integer()):
+                    raise CurveFormatError(
+                        f"curve {path} line {line}: {name} is {cell.strip()!r}, not a whole number; fix that line"
+                    )
+                value = int(value)
+            columns[name].append(value)
+    return {
+        name: np.asarray(values, np.int64 if i < 2 else np.float64) for i, (name, values) in enumerate(columns.items())
+    }
