@@ -9,7 +9,9 @@ result can be recorded with the exact parameters that made it.
 * ``canny``  - Canny edges (OpenCV), inverted to black ink on white paper.
 * ``xdog``   - eXtended Difference of Gaussians (Winnemöller et al., 2012),
   in its ``tau`` form with a soft ``tanh`` threshold.
-* ``pencil`` - OpenCV's ``cv2.pencilSketch`` (domain-transform filter), gray output.
+* ``pencil`` - OpenCV's ``cv2.pencilSketch`` (domain-transform filter), gray output, with
+  OpenCV's own defaults. It shades texture and soft edges; on perfectly sharp
+  one-pixel steps (unblurred synthetic images) it draws almost nothing.
 
 All functions are pure and deterministic: no randomness, no global state.
 """

@@ -373,6 +373,74 @@ def cmd_results(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- bench
+
+
+def add_bench_parser(sub) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="time the same cells naive (a process per configuration), by the engine, and as bare forward calls",
+        description="Default workload: random-weight seed-architecture checkpoints at width 1.0 (two Mask Net v2, "
+        "two deep Sketch Nets), 4 generated images, resolution 424, soft and hard: 32 cells.",
+    )
+    p.add_argument("--images", type=_positive_int, default=4, help="number of generated images (default 4)")
+    p.add_argument("--resolution", type=_positive_int, default=424, help="Sketch Net side (default 424)")
+    p.add_argument("--width", type=float, default=1.0, help="network width multiplier (default 1.0)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    p.add_argument("--json", action="store_true", help="print one JSON line")
+    p.set_defaults(handler=cmd_bench)
+
+
+def cmd_bench(args) -> int:
+    from core.bench import run_bench
+
+    result = run_bench(args.images, args.resolution, args.device, args.width)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{'way':<34} {'seconds':>8}")
+    print(f"{'(a) naive, process per config':<34} {result['naive_s']:>8.2f}")
+    print(f"{'(b) engine sweep, start-up incl.':<34} {result['engine_s']:>8.2f}")
+    print(f"{'(c) eager forward calls only':<34} {result['forward_s']:>8.2f}")
+    print(f"cells {result['cells']} on {result['device']} ({result['threads']} threads); "
+          f"engine {result['speedup_vs_naive']}x faster than naive, {result['engine_over_forward']}x the forward "
+          f"time; max pixel diff engine vs naive {result['max_pixel_diff']}")
+    return 0
+
+
+# --------------------------------------------------------------------------- ui
+
+
+def add_ui_parser(sub) -> None:
+    p = sub.add_parser("ui", help="start the Streamlit workbench (headless) on a store")
+    p.add_argument("--db", type=Path, help="SQLite store (default: $WORKBENCH_DB or runs/workbench.db)")
+    p.add_argument("--port", type=_positive_int, default=8501, help="port (default 8501)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.set_defaults(handler=cmd_ui)
+
+
+def ui_command(db: Path, port: int, host: str) -> list[str]:
+    """The argument list that starts the app (no shell)."""
+    from core.settings import PROJECT_ROOT
+
+    return [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "streamlit_app.py"),
+            "--server.headless", "true", "--server.port", str(port), "--server.address", host,
+            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+
+
+def cmd_ui(args) -> int:
+    from core.settings import db_path
+
+    env = dict(os.environ, WORKBENCH_DB=str(db_path(args.db).resolve()))
+    print(f"Sketch Workbench on http://{args.host}:{args.port} (store {env['WORKBENCH_DB']})", file=sys.stderr)
+    import subprocess
+
+    try:
+        return subprocess.call(ui_command(db_path(args.db), args.port, args.host), env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -386,6 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_inspect_parser(sub)
     add_sweep_parser(sub)
     add_results_parser(sub)
+    add_bench_parser(sub)
+    add_ui_parser(sub)
     return parser
 
 

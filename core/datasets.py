@@ -173,11 +173,9 @@ def load_test_set(folder: str | Path, check_hashes: bool = False) -> TestSet:
     manifest = verify(folder) if check_hashes else read_manifest(folder)
     items = []
     for entry in manifest["files"]:
-        paths = {}
         for rel, path, _ in _entry_files(folder, entry):
             if not path.is_file():
                 raise DatasetError(f"{folder / rel} is missing; rebuild the set with build_all(root, force=True)")
-            paths[rel] = path
         items.append(
             TestItem(
                 id=str(entry["id"]),
@@ -470,6 +468,7 @@ SHAPE_FAMILIES: dict[str, Callable[[np.random.Generator, float], np.ndarray]] = 
 }
 
 TEXTURES = ("flat", "stripes", "noise", "gradient", "inset")
+OPTICS_BLUR_SIGMA = 0.6  # Gaussian sigma applied to each rendered scene (see _render_object)
 
 # skimage images used for background crops; gray textures are tinted at render time
 _BACKGROUND_PHOTOS = {
@@ -557,16 +556,31 @@ def _place(points: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarra
     return pts + (size - 1) / 2.0
 
 
-def _contrasting_colour(rng: np.random.Generator, against: np.ndarray, min_distance: float) -> np.ndarray:
-    """Draw a colour at least ``min_distance`` (RGB Euclidean) from ``against``; best of 32 tries otherwise."""
-    best, best_d = None, -1.0
-    for _ in range(32):
+def _luma(rgb: np.ndarray) -> float:
+    """Return the Rec. 601 luminance of an RGB colour (what cv2's RGB2GRAY gives)."""
+    return float(rgb[0]) * 0.299 + float(rgb[1]) * 0.587 + float(rgb[2]) * 0.114
+
+
+def _pick_colour(rng: np.random.Generator, rules: list[tuple[np.ndarray, float, float, int]]) -> np.ndarray:
+    """Draw a colour that satisfies every rule ``(against, min_rgb_distance, min_luma_gap, side)``.
+
+    ``side`` is 0 for "either way", +1 for "brighter than ``against``", -1 for
+    "darker". Luminance matters as well as hue: gray-based sketch methods (and
+    the baselines) cannot see an edge between two colours of equal luminance.
+    Falls back to the best of 64 tries.
+    """
+    best, best_score = None, -np.inf
+    for _ in range(64):
         c = _random_colour(rng)
-        dist = float(np.linalg.norm(c - against))
-        if dist >= min_distance:
+        score = np.inf
+        for against, min_rgb, min_luma, side in rules:
+            gap = _luma(c) - _luma(against)
+            gap = side * gap if side else abs(gap)
+            score = min(score, float(np.linalg.norm(c - against)) / min_rgb, gap / min_luma)
+        if score >= 1.0:
             return c
-        if dist > best_d:
-            best, best_d = c, dist
+        if score > best_score:
+            best, best_score = c, score
     return best
 
 
@@ -585,8 +599,13 @@ def _render_object(rng: np.random.Generator, family: str, source: str, texture: 
     ring = cv2.dilate(mask, np.ones((9, 9), np.uint8)) > 0
     ring &= ~inside
     bg_mean = bg[ring].mean(axis=0) if ring.any() else bg.reshape(-1, 3).mean(axis=0)
-    c1 = _contrasting_colour(rng, bg_mean, 110.0)
-    c2 = _contrasting_colour(rng, c1, 90.0)
+    c1 = _pick_colour(rng, [(bg_mean, 100.0, 50.0, 0)])
+    if texture in ("stripes", "gradient"):
+        # c2 also meets the background at the outline, so it must stand out on the same side as c1
+        side = 1 if _luma(c1) >= _luma(bg_mean) else -1
+        c2 = _pick_colour(rng, [(bg_mean, 60.0, 50.0, side), (c1, 60.0, 30.0, 0)])
+    else:
+        c2 = _pick_colour(rng, [(c1, 80.0, 35.0, 0)])
 
     drawing = np.full((size, size), 255, np.uint8)
     detail = np.full((size, size), 255, np.uint8)
@@ -622,7 +641,10 @@ def _render_object(rng: np.random.Generator, family: str, source: str, texture: 
     else:  # pragma: no cover - TEXTURES is closed
         raise DatasetError(f"unknown texture {texture!r}; choose one of {TEXTURES}")
 
-    image = np.where(inside[:, :, None], fill, bg)
+    image = np.where(inside[:, :, None], fill, bg).astype(np.float32)
+    # a slight optical blur: real photos never have one-pixel aliased steps, and some
+    # methods (cv2.pencilSketch) see nothing on them; the mask stays the exact shape
+    image = cv2.GaussianBlur(image, (0, 0), OPTICS_BLUR_SIGMA)
     image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
     # detail lines only count inside the object, away from its outline
@@ -708,6 +730,7 @@ def build_objects(root: str | Path, split: str, count: int, seed: int = DEFAULT_
             "shape_families": list(design["shape_families"]),
             "background_sources": list(design["background_sources"]),
             "textures": list(TEXTURES),
+            "optics_blur_sigma": OPTICS_BLUR_SIGMA,
             "disjoint_from": other,
             "note": f"No shape family or background source is shared with {other}; textures are shared.",
         },
