@@ -49,12 +49,12 @@ METRIC_NAMES = (
 
 METRIC_DESCRIPTIONS = {
     "ink_coverage": "Fraction of pixels that are ink (0-1).",
-    "fragmentation": "Separate ink pieces (8-connected) per 1000 ink pixels; lower means cleaner, more continuous lines.",
+    "fragmentation": "Separate ink pieces (8-connected) per 1000 ink pixels; lower means more continuous lines.",
     "line_width": "Typical line width in pixels (from the distance transform along the centre lines).",
     "strokes": "Number of vector strokes after vectorising.",
     "stroke_length_total": "Total length of all vector strokes, in pixels.",
     "stroke_length_mean": "Mean length of a vector stroke, in pixels; longer means fewer, more continuous strokes.",
-    "edge_precision": "Share of the sketch's centre-line pixels that match a reference line within the tolerance (0-1).",
+    "edge_precision": "Share of the sketch's centre-line pixels within the tolerance of a reference line (0-1).",
     "edge_recall": "Share of the reference's centre-line pixels matched by the sketch within the tolerance (0-1).",
     "edge_f1": "Harmonic mean of edge precision and recall (0-1); higher is closer to the reference.",
     "chamfer": "Mean distance in pixels between the sketch's ink and the reference's ink, both ways; lower is closer.",
@@ -101,18 +101,26 @@ def ink_depth(ink: np.ndarray) -> np.ndarray:
 
 
 def width_from_depths(depths: np.ndarray) -> float:
-    """Line width in px from ink depths sampled on the centre line: ``2 * mean - 1``, at least 1.
+    """Line width in px from ink depths (:func:`ink_depth`) sampled on the centre line; 0.0 for no samples.
+
+    See :func:`width_from_mean_depth` for the formula.
+    """
+    depths = np.asarray(depths, np.float64)
+    if depths.size == 0:
+        return 0.0
+    return float(width_from_mean_depth(depths.mean()))
+
+
+def width_from_mean_depth(mean_depth: float | np.ndarray) -> float | np.ndarray:
+    """Line width in px from the mean ink depth along a centre line: ``2 * mean - 1``, at least 1 (elementwise).
 
     A centre pixel of a ``w``-px line (``w`` odd) lies ``(w + 1) / 2`` from the
     first paper pixel's centre, half a pixel beyond the ink edge on each side,
     hence the ``- 1``: a 1-px line measures 1 and a 3-px line measures 3 (even
     widths read 1 px thin, as the centre line sits on one of the two middle
-    columns). Returns 0.0 for no samples.
+    columns).
     """
-    depths = np.asarray(depths, np.float64)
-    if depths.size == 0:
-        return 0.0
-    return max(1.0, 2.0 * float(depths.mean()) - 1.0)
+    return np.maximum(1.0, 2.0 * np.asarray(mean_depth, np.float64) - 1.0)
 
 
 def thin(ink: np.ndarray) -> np.ndarray:

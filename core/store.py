@@ -390,9 +390,9 @@ class Store:
 
     # ------------------------------------------------------------------ images & checkpoints
 
-    def upsert_image(self, row: dict) -> None:
+    def upsert_images(self, rows: list[dict]) -> None:
         with self.write() as db:
-            db["images"].upsert(row, pk="sha256")
+            db["images"].upsert_all(rows, pk="sha256")
 
     def upsert_checkpoint(self, row: dict) -> None:
         row = dict(row, added_at=now())

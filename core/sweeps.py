@@ -127,7 +127,7 @@ class Cell:
             "cell_key": self.key,
             "image_sha256": self.image.sha256,
             "image_name": self.image.name,
-            "image_path": str(self.image.path),
+            "image_path": display_name(self.image.path),
             "test_set": self.image.test_set,
             "method": c["method"],
             "sketch_checkpoint": c.get("sketch_label"),
@@ -169,6 +169,11 @@ def cell_key(image_sha256: str, config: dict) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def display_name(path: Path | str) -> str:
+    """A file name as valid UTF-8 text: bytes that are not UTF-8 become ``\\xNN`` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def _sha256_bytes(path: Path) -> tuple[str, int]:
     try:
         data = path.read_bytes()
@@ -191,7 +196,7 @@ def collect_images(roots: list[str]) -> list[ImageItem]:
         folder = root_path / "images" if (root_path / "manifest.json").is_file() and (root_path / "images").is_dir() else root_path
         for path in list_images(folder):
             sha, size = _sha256_bytes(path)
-            name = os.fsdecode(path.relative_to(folder)) if folder.is_dir() else os.fsdecode(path.name)
+            name = display_name(path.relative_to(folder) if folder.is_dir() else Path(path.name))
             items.append(ImageItem(path, name, test_set, sha, size))
     if not items:
         raise SweepError(f"no images found in {', '.join(roots)}")
@@ -337,9 +342,8 @@ def run_sweep(spec: SweepSpec, db_path: str | Path, *, progress: bool = True, pl
     for ckpt in plan.checkpoints.values():
         store.upsert_checkpoint(checkpoint_row(ckpt))
     rows = store.register_cells(sweep_id, [c.row() for c in plan.cells])
-    for image in plan.images:
-        store.upsert_image({"sha256": image.sha256, "size_bytes": image.size_bytes, "path": str(image.path),
-                            "name": image.name, "test_set": image.test_set})
+    store.upsert_images([{"sha256": i.sha256, "size_bytes": i.size_bytes, "path": display_name(i.path),
+                          "name": i.name, "test_set": i.test_set} for i in plan.images])
     finished = ("done", "failed") if not retry_failed else ("done",)
     todo = [c for c in plan.cells if rows[c.key]["status"] not in finished]
     cached = len(plan.cells) - len(todo)
@@ -668,10 +672,7 @@ class _Writer:
 
 def _metrics(cell: Cell, sketch, strokes) -> dict:
     """Metric columns for a finished cell (reference scores where the test set has drawings)."""
-    try:
-        from core.metrics import sketch_metrics
-    except ImportError:  # metrics arrive with the strokes module
-        return {}
+    from core.metrics import sketch_metrics
     from core.store import METRIC_COLUMNS
 
     values = sketch_metrics(sketch, strokes=strokes, reference=_reference_drawing(cell.image.path))
