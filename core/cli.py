@@ -104,11 +104,6 @@ def _default_checkpoint(name: str, flag: str) -> Path:
 
 
 def cmd_pipeline(args) -> int:
-    if args.vec_switch:
-        raise UsageError(
-            "--vec_switch True is not available yet: the workbench has no vectoriser so far; "
-            "run with --vec_switch False"
-        )
     from core.pipeline import side_from_resolution
 
     if args.resolution < 0:
@@ -147,7 +142,8 @@ def cmd_pipeline(args) -> int:
         mask_net = mask_ckpt.build(device)
     sketch_net = sketch_ckpt.build(device)
     settings = SeedSettings(side, args.background, args.maskmode, args.softctr, args.gamma, args.merge)
-    return _run_pipeline_images(images, Path(args.outpath), settings, sketch_net, mask_net, device, args.vec_input_sz)
+    return _run_pipeline_images(images, Path(args.outpath), settings, sketch_net, mask_net, device, args.vec_input_sz,
+                                args.vec_switch)
 
 
 def _suffixes() -> list[str]:
@@ -163,7 +159,7 @@ def _load_role(load, path: Path, role: str, flag: str):
     return ckpt
 
 
-def _run_pipeline_images(images, outpath, settings, sketch_net, mask_net, device, vec_width) -> int:
+def _run_pipeline_images(images, outpath, settings, sketch_net, mask_net, device, vec_width, vectorise) -> int:
     from tqdm import tqdm
 
     from core.images import ImageReadError, read_image
@@ -181,10 +177,64 @@ def _run_pipeline_images(images, outpath, settings, sketch_net, mask_net, device
             tqdm.write(f"error: skipped {exc}", file=sys.stderr)
             continue
         result = run_seed(img, settings, sketch_net, mask_net, device)
-        write_atomic(outpath / "sketch" / f"{name}.png", encode_png(saved_sketch(result.sketch, vec_width)))
+        saved = saved_sketch(result.sketch, vec_width)
+        write_atomic(outpath / "sketch" / f"{name}.png", encode_png(saved))
         write_atomic(outpath / "gallery" / f"{name}.png", encode_png(gallery_sheet(img, result.cropped, result.sketch)))
+        if vectorise:
+            # As the original: the saved sketch (vec_input_sz wide, after gamma 3) is what gets vectorised.
+            write_strokes(saved, outpath, name)
     done = len(images) - failed
-    print(f"{done} of {len(images)} images written to {outpath}/gallery and {outpath}/sketch", file=sys.stderr)
+    folders = "gallery, sketch" + (", seq_data, svg, gif, vector" if vectorise else "")
+    print(f"{done} of {len(images)} images written to {outpath} ({folders})", file=sys.stderr)
+    return EXIT_FAILED if failed else 0
+
+
+def write_strokes(sketch, outpath: Path, name: str):
+    """Vectorise a sketch and write seq_data/<name>.npz, svg/<name>.svg, gif/<name>.gif, vector/<name>.png."""
+    from core.outputs import write_atomic
+    from core.strokes import save_gif, save_npz, save_vector_png, to_svg, vectorize
+
+    strokes = vectorize(sketch)
+    save_npz(strokes, outpath / "seq_data" / f"{name}.npz")
+    write_atomic(outpath / "svg" / f"{name}.svg", to_svg(strokes).encode())
+    save_gif(strokes, outpath / "gif" / f"{name}.gif")
+    save_vector_png(strokes, outpath / "vector" / f"{name}.png")
+    return strokes
+
+
+def add_vectorize_parser(sub) -> None:
+    p = sub.add_parser(
+        "vectorize",
+        help="turn sketches (images, 0 = ink) into strokes: npz, SVG, drawing-order GIF, vector frame",
+        description="Writes OUT/seq_data/<name>.npz, OUT/svg/<name>.svg, OUT/gif/<name>.gif and "
+        "OUT/vector/<name>.png for each sketch image.",
+    )
+    p.add_argument("source", type=Path, help="a sketch image or a folder of them")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.set_defaults(handler=cmd_vectorize)
+
+
+def cmd_vectorize(args) -> int:
+    import cv2
+
+    from core.images import ImageReadError, list_images, read_image
+
+    if not args.source.exists():
+        raise UsageError(f"{args.source} does not exist")
+    paths = list_images(args.source, recursive=False)
+    if not paths:
+        raise UsageError(f"{args.source} holds no images ({', '.join(_suffixes())})")
+    failed = 0
+    for path in paths:
+        try:
+            gray = cv2.cvtColor(read_image(path), cv2.COLOR_RGB2GRAY)
+        except ImageReadError as exc:
+            failed += 1
+            print(f"error: skipped {exc}", file=sys.stderr)
+            continue
+        name = os.fsdecode(path.name).rsplit(".", 1)[0]
+        strokes = write_strokes(gray, args.out, name)
+        print(f"{os.fsdecode(path.name)}: {len(strokes.strokes)} strokes", file=sys.stderr)
     return EXIT_FAILED if failed else 0
 
 
@@ -408,6 +458,127 @@ def cmd_bench(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- datasets, train, overfit
+
+
+def add_datasets_parser(sub) -> None:
+    p = sub.add_parser("datasets", help="build the project's test sets (nothing is downloaded)")
+    dsub = p.add_subparsers(dest="datasets_command", metavar="ACTION")
+    b = dsub.add_parser("build", help="build photos, objects-train and objects-heldout under runs/datasets/")
+    b.add_argument("--root", type=Path, help="output folder (default runs/datasets)")
+    b.add_argument("--train-count", type=_positive_int, default=24, help="scenes in objects-train (default 24)")
+    b.add_argument("--heldout-count", type=_positive_int, default=24, help="scenes in objects-heldout (default 24)")
+    b.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes (default 0)")
+    b.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    b.set_defaults(handler=cmd_datasets_build)
+    p.set_defaults(handler=lambda args: (p.print_help(), EXIT_USAGE)[1])
+
+
+def datasets_root(explicit: Path | None = None) -> Path:
+    from core.settings import runs_dir
+
+    return explicit or runs_dir() / "datasets"
+
+
+def cmd_datasets_build(args) -> int:
+    from core.datasets import build_all, load_test_set
+
+    sets = build_all(datasets_root(args.root), args.train_count, args.heldout_count, seed=args.seed, force=args.force)
+    for name, folder in sets.items():
+        print(f"{name:<16} {len(load_test_set(folder)):>4} images  {folder}")
+    return 0
+
+
+def add_train_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a Sketch Net or a Mask Net the way the original project did")
+    tsub = p.add_subparsers(dest="train_command", metavar="NET")
+    for kind in ("sketch", "mask"):
+        t = tsub.add_parser(kind, help=f"train a {'Sketch' if kind == 'sketch' else 'Mask'} Net; "
+                            "snapshots stage1 at half the steps and stage2 at the end")
+        t.add_argument("--data", type=Path, nargs="+", required=True, help="test-set folders to train on")
+        t.add_argument("--out", type=Path, required=True, help="output folder for checkpoints and the curve CSV")
+        t.add_argument("--architecture", default="sketchnet_deep" if kind == "sketch" else "masknet_v2")
+        t.add_argument("--width", type=float, default=0.25, help="width multiplier (1.0 = original)")
+        t.add_argument("--steps", type=_positive_int, default=1000)
+        t.add_argument("--batch-size", type=_positive_int, default=4)
+        t.add_argument("--lr", type=float, default=2e-4 if kind == "sketch" else 1e-4)
+        t.add_argument("--seed", type=int, default=0)
+        t.add_argument("--log-every", type=_positive_int, default=10)
+        t.add_argument("--prefix", help="file name prefix of the outputs")
+        t.add_argument("--device", default="cpu")
+        t.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+        if kind == "sketch":
+            t.add_argument("--side", type=_positive_int, default=128, help="training side in px")
+            t.add_argument("--target", choices=("pencil", "drawing"), default="pencil",
+                           help="pencil drawings made from the photos, or the set's drawings/")
+        t.set_defaults(handler=cmd_train, kind=kind)
+    p.set_defaults(handler=lambda args: (p.print_help(), EXIT_USAGE)[1])
+
+
+def cmd_train(args) -> int:
+    import shlex
+
+    from core import training
+
+    common = dict(architecture=args.architecture, width=args.width, steps=args.steps, batch_size=args.batch_size,
+                  lr=args.lr, seed=args.seed, log_every=args.log_every, prefix=args.prefix, device=args.device,
+                  overwrite=args.overwrite, command="workbench " + shlex.join(sys.argv[1:]))
+    try:
+        if args.kind == "sketch":
+            result = training.train_sketch(args.data, args.out, side=args.side, target=args.target, **common)
+        else:
+            result = training.train_mask(args.data, args.out, **common)
+    except training.TrainingError as exc:
+        raise UsageError(str(exc)) from None
+    losses = ", ".join(f"{k} {v:.4f}" for k, v in result.final_losses.items())
+    print(f"stage1 {result.stage1}\nstage2 {result.stage2}\ncurve  {result.curve}\n"
+          f"{result.steps} steps in {result.seconds:.1f} s; final {losses}", file=sys.stderr)
+    return 0
+
+
+def add_overfit_parser(sub) -> None:
+    p = sub.add_parser("overfit", help="score checkpoints on a train and a held-out split (mask IoU, edge F1)")
+    p.add_argument("--mask-checkpoint", type=Path, nargs="+", default=[], dest="mask_checkpoints")
+    p.add_argument("--sketch-checkpoint", type=Path, nargs="*", default=[], dest="sketch_checkpoints")
+    p.add_argument("--train", type=Path, required=True, help="the split the checkpoints were trained on")
+    p.add_argument("--heldout", type=Path, required=True, help="a split they never saw")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--db", type=Path, help="also record the scores in this store (default: not recorded)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=cmd_overfit)
+
+
+def cmd_overfit(args) -> int:
+    from core.devices import resolve_device
+    from core.evaluation import EvaluationError, check_overfitting, gaps, record_scores
+
+    if not args.mask_checkpoints and not args.sketch_checkpoints:
+        raise UsageError("nothing to score: pass --mask-checkpoint and/or --sketch-checkpoint")
+    for folder in (args.train, args.heldout):
+        if not (folder / "manifest.json").is_file():
+            raise UsageError(f"{folder} is not a test set (no manifest.json); build one with `workbench datasets build`")
+    try:
+        scores = check_overfitting(args.mask_checkpoints, args.train, args.heldout, args.sketch_checkpoints,
+                                   resolve_device(args.device))
+    except EvaluationError as exc:
+        raise UsageError(str(exc)) from None
+    if args.db:
+        from core.store import Store
+
+        with Store(args.db) as store:
+            record_scores(store, scores)
+    if args.json:
+        print(json.dumps({"scores": [{k: v for k, v in s.to_dict().items() if k != "values"} for s in scores],
+                          "gaps": gaps(scores)}))
+        return 0
+    print(f"{'checkpoint':<44} {'metric':<9} {'split':<8} {'mean':>7} {'std':>7} {'n':>4}")
+    for s in scores:
+        print(f"{s.checkpoint:<44} {s.metric:<9} {s.split:<8} {s.mean:>7.3f} {s.std:>7.3f} {len(s.values):>4}")
+    for g in gaps(scores):
+        print(f"gap {g['checkpoint']} {g['metric']}: train - heldout = {g['gap']:+.3f}")
+    return 0
+
+
 # --------------------------------------------------------------------------- ui
 
 
@@ -441,6 +612,36 @@ def cmd_ui(args) -> int:
         return 0
 
 
+# --------------------------------------------------------------------------- demo
+
+
+def add_demo_parser(sub) -> None:
+    p = sub.add_parser("demo", help="build the demo data, run the demo sweep and overfitting check, open the app")
+    p.add_argument("--no-ui", action="store_true", help="stop after computing (do not start the app)")
+    p.add_argument("--db", type=Path, help="SQLite store (default: $WORKBENCH_DB or runs/workbench.db)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--port", type=_positive_int, default=8501, help="app port (default 8501)")
+    p.add_argument("--host", default="127.0.0.1", help="app address (default 127.0.0.1)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
+    p.set_defaults(handler=cmd_demo)
+
+
+def cmd_demo(args) -> int:
+    from core.demo import DemoError, run_demo
+    from core.settings import db_path
+
+    try:
+        summary = run_demo(db_path(args.db), datasets_root(), args.device)
+    except DemoError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        print(json.dumps(summary))
+    if args.no_ui:
+        return 0
+    args.db = db_path(args.db)
+    return cmd_ui(args)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -452,10 +653,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_pipeline_parser(sub)
     add_inspect_parser(sub)
+    add_vectorize_parser(sub)
     add_sweep_parser(sub)
     add_results_parser(sub)
     add_bench_parser(sub)
     add_ui_parser(sub)
+    add_datasets_parser(sub)
+    add_train_parser(sub)
+    add_overfit_parser(sub)
+    add_demo_parser(sub)
     return parser
 
 
@@ -468,6 +674,11 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
         ("core.devices", "DeviceError"),
         ("core.store", "StoreError"),
         ("core.sweeps", "SweepError"),
+        ("core.datasets", "DatasetError"),
+        ("core.baselines", "BaselineError"),
+        ("core.strokes", "StrokesError"),
+        ("core.training", "TrainingError"),
+        ("core.evaluation", "EvaluationError"),
     ):
         if module in sys.modules:
             kinds.append(getattr(sys.modules[module], name))

@@ -1,0 +1,100 @@
+"""The out-of-the-box demo: test sets, the committed demo checkpoints, the default sweep, the overfitting check.
+
+``workbench demo`` builds the test sets if they are missing, sweeps the demo
+checkpoints and the classical baselines over the real photos at 424 and 848
+with soft and hard masks, scores the stage1/stage2 Mask Nets on the train
+and held-out splits, imports the training curves, then opens the app.
+Everything it computes lands in the store, so a second run reuses it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from core.settings import PROJECT_ROOT
+
+DEMO_WEIGHTS = PROJECT_ROOT / "weights" / "demo"
+MASK_STAGES = ("MaskNet_v2_stage1.safetensors", "MaskNet_v2_stage2.safetensors")
+SKETCH_CHECKPOINTS = ("SketchNet_stage2.safetensors",)
+CURVES = ("MaskNet_v2_curve.csv", "SketchNet_curve.csv")
+RESOLUTIONS = (424, 848)
+BASELINES = ("canny", "xdog", "pencil")
+
+
+class DemoError(Exception):
+    """The demo cannot run; the message says what is missing and how to get it."""
+
+
+def demo_files() -> dict[str, list[Path]]:
+    """The committed demo checkpoints and curves, checked to exist."""
+    files = {
+        "mask": [DEMO_WEIGHTS / n for n in MASK_STAGES],
+        "sketch": [DEMO_WEIGHTS / n for n in SKETCH_CHECKPOINTS],
+        "curves": [DEMO_WEIGHTS / n for n in CURVES],
+    }
+    missing = [p for group in files.values() for p in group if not p.is_file()]
+    if missing:
+        raise DemoError(
+            f"demo file {missing[0]} is missing; restore weights/demo from the repository "
+            "or re-create it with the train commands in the README"
+        )
+    return files
+
+
+def demo_spec(photos: Path, files: dict[str, list[Path]], device: str = "auto"):
+    """The default demo sweep: demo checkpoints and baselines x 424/848 x soft/hard on the photos."""
+    from core.sweeps import SweepSpec
+
+    return SweepSpec(
+        images=[str(photos)],
+        sketch_checkpoints=[str(p) for p in files["sketch"]],
+        mask_checkpoints=[str(p) for p in files["mask"]],
+        baselines=list(BASELINES),
+        resolutions=list(RESOLUTIONS),
+        mask_modes=["soft", "hard"],
+        softctrs=[0.5],
+        device=device,
+        name="demo: photos x stage1/stage2 x 424/848 x soft/hard",
+        note="the default demo sweep (workbench demo)",
+    )
+
+
+def import_curves(store, paths: list[Path]) -> None:
+    """Store training-curve CSVs (original format) under their file names, replacing older copies."""
+    from core.store import now
+    from core.training import read_curve
+
+    with store.write():
+        for path in paths:
+            read_curve(path)  # refuses a malformed file before it is stored
+            store.conn.execute(
+                "INSERT INTO training_curves (name, source, csv_text, imported_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET source = excluded.source, csv_text = excluded.csv_text, "
+                "imported_at = excluded.imported_at",
+                (path.name, str(path), path.read_text(), now()),
+            )
+
+
+def run_demo(db_path: Path, datasets_root: Path, device: str = "auto", progress: bool = True) -> dict:
+    """Build data, run the demo sweep and the overfitting check; return a summary."""
+    from core.datasets import build_all
+    from core.evaluation import check_overfitting, gaps, record_scores
+    from core.store import Store
+    from core.sweeps import run_sweep
+
+    files = demo_files()
+    say = (lambda text: print(text, file=sys.stderr)) if progress else (lambda text: None)
+    say("[1/3] test sets")
+    sets = build_all(datasets_root)
+    say("[2/3] demo sweep")
+    summary = run_sweep(demo_spec(sets["photos"], files, device), db_path, progress=progress)
+    say("[3/3] overfitting check: stage1 vs stage2 on objects-train and objects-heldout")
+    scores = check_overfitting(files["mask"], sets["objects-train"], sets["objects-heldout"], files["sketch"])
+    with Store(db_path) as store:
+        record_scores(store, scores)
+        import_curves(store, files["curves"])
+    for gap in gaps(scores):
+        say(f"    {gap['checkpoint']:<44} {gap['metric']:<9} train {gap['train']:.3f}  "
+            f"held-out {gap['heldout']:.3f}  gap {gap['gap']:+.3f}")
+    return {"sweep": summary.to_dict(), "gaps": gaps(scores)}

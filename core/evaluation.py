@@ -1,0 +1,162 @@
+"""The overfitting check: score checkpoints on a train split and a held-out split.
+
+Mask Nets are scored by mask IoU against the test set's ground-truth masks;
+Sketch Nets (optionally) by edge F1 and chamfer distance against its
+ground-truth drawings. A checkpoint that scores much better on the data it
+was trained on than on held-out data overfits: the train - held-out gap is
+the number to watch (the original project's stage2 Mask Net "seems to have a
+serious overfitting").
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+class EvaluationError(Exception):
+    """A split or checkpoint cannot be evaluated; the message says what is missing."""
+
+
+@dataclass
+class Score:
+    """One checkpoint on one split: a metric's per-image values and their summary."""
+
+    checkpoint: str  # label: file name @ short sha
+    checkpoint_sha256: str
+    role: str
+    test_set: str
+    split: str  # "train" or "heldout"
+    metric: str
+    values: list[float]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values)) if self.values else float("nan")
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.values)) if self.values else float("nan")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.update(mean=self.mean, std=self.std, images=len(self.values))
+        return d
+
+
+def mask_iou(predicted: np.ndarray, truth: np.ndarray, threshold: float = 0.5) -> float:
+    """IoU of a Mask Net output (any size, values in [0, 1]) against a ground-truth mask (255 = object).
+
+    The prediction is resized (bilinear) to the ground truth's size and
+    thresholded; two empty masks count as a perfect match.
+    """
+    h, w = truth.shape[:2]
+    pred = cv2.resize(predicted.astype(np.float32), (w, h)) > threshold
+    true = truth > 127
+    union = np.logical_or(pred, true).sum()
+    return 1.0 if union == 0 else float(np.logical_and(pred, true).sum() / union)
+
+
+def _read_gray(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if img is None:
+        raise EvaluationError(f"{path} is missing or not an image")
+    return img
+
+
+def evaluate_masks(checkpoints: list, folder: Path, split: str, device="cpu") -> list[Score]:
+    """Mask IoU of each Mask Net checkpoint on every image of a test set with masks."""
+    from core.acceleration import optimize_for_inference
+    from core.datasets import load_test_set
+    from core.images import read_image
+    from core.pipeline import predict_mask
+
+    test_set = load_test_set(folder)
+    items = [i for i in test_set.items if i.mask is not None]
+    if not items:
+        raise EvaluationError(f"test set {folder} has no ground-truth masks (masks/); use objects-train/-heldout")
+    images = [(read_image(i.image), _read_gray(i.mask)) for i in items]
+    scores = []
+    for ckpt in checkpoints:
+        net = optimize_for_inference(ckpt.build(), device)
+        values = [mask_iou(predict_mask(net, img, device), truth) for img, truth in images]
+        scores.append(Score(ckpt.label, ckpt.sha256, "mask", test_set.name, split, "mask_iou", values))
+    return scores
+
+
+def evaluate_sketches(checkpoints: list, folder: Path, split: str, side: int = 256, device="cpu") -> list[Score]:
+    """Edge F1 and chamfer distance of each Sketch Net (background off) against the ground-truth drawings."""
+    from core.acceleration import optimize_for_inference
+    from core.datasets import load_test_set
+    from core.images import read_image
+    from core.metrics import chamfer_distance, edge_prf
+    from core.pipeline import apply_gamma, predict_sketch
+
+    test_set = load_test_set(folder)
+    items = [i for i in test_set.items if i.drawing is not None]
+    if not items:
+        raise EvaluationError(f"test set {folder} has no ground-truth drawings (drawings/)")
+    scores = []
+    for ckpt in checkpoints:
+        net = optimize_for_inference(ckpt.build(), device)
+        f1, chamfer = [], []
+        for item in items:
+            sketch = predict_sketch(net, apply_gamma(read_image(item.image), 2.0), side, device)
+            truth = _read_gray(item.drawing)
+            f1.append(edge_prf(sketch, truth)["f1"])
+            chamfer.append(chamfer_distance(sketch, truth))
+        scores.append(Score(ckpt.label, ckpt.sha256, "sketch", test_set.name, split, "edge_f1", f1))
+        scores.append(Score(ckpt.label, ckpt.sha256, "sketch", test_set.name, split, "chamfer", chamfer))
+    return scores
+
+
+def check_overfitting(mask_paths: list, train: Path, heldout: Path, sketch_paths: list | None = None,
+                      device="cpu") -> list[Score]:
+    """Score every checkpoint on both splits (mask IoU; edge F1 and chamfer for Sketch Nets)."""
+    from core.checkpoints import load_checkpoint
+
+    masks = [load_checkpoint(p) for p in mask_paths]
+    sketches = [load_checkpoint(p) for p in sketch_paths or []]
+    for ckpt, role in [(m, "mask") for m in masks] + [(s, "sketch") for s in sketches]:
+        if ckpt.role != role:
+            raise EvaluationError(f"{ckpt.path} is a {ckpt.architecture}, not a {role} net")
+    scores: list[Score] = []
+    for split, folder in (("train", Path(train)), ("heldout", Path(heldout))):
+        if masks:
+            scores += evaluate_masks(masks, folder, split, device)
+        if sketches:
+            scores += evaluate_sketches(sketches, folder, split, device=device)
+    return scores
+
+
+def gaps(scores: list[Score]) -> list[dict]:
+    """Per checkpoint and metric: train mean, held-out mean and the train - held-out gap."""
+    table: dict[tuple, dict] = {}
+    for s in scores:
+        row = table.setdefault((s.checkpoint, s.metric), {"checkpoint": s.checkpoint, "metric": s.metric})
+        row[s.split] = s.mean
+    for row in table.values():
+        row["gap"] = row.get("train", float("nan")) - row.get("heldout", float("nan"))
+    return list(table.values())
+
+
+def record_scores(store, scores: list[Score]) -> None:
+    """Keep the scores in the store's ``evaluations`` table (one row per checkpoint, set and metric)."""
+    import json
+
+    from core.store import now
+
+    with store.write():
+        for s in scores:
+            store.conn.execute(
+                "INSERT INTO evaluations (checkpoint_sha256, checkpoint, test_set, split, metric, images, mean, std, "
+                "values_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (checkpoint_sha256, test_set, metric) DO UPDATE SET checkpoint = excluded.checkpoint, "
+                "split = excluded.split, images = excluded.images, mean = excluded.mean, std = excluded.std, "
+                "values_json = excluded.values_json, created_at = excluded.created_at",
+                (s.checkpoint_sha256, s.checkpoint, s.test_set, s.split, s.metric, len(s.values), s.mean, s.std,
+                 json.dumps(s.values), now()),
+            )
