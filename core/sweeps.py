@@ -619,55 +619,75 @@ class _Writer:
                 return
 
     def _record(self, kind: str, cell: Cell, img, out: dict) -> tuple[str, dict]:
-        base = {"sweep_id": self.sweep_id, "device": self.device}
         if kind == "failed":
-            return cell.key, dict(base, status="failed", error=out["error"][:2000], seconds=0.0)
-        t = time.perf_counter()
-        fields = dict(base, status="done", error=None, width=int(img.shape[1]), height=int(img.shape[0]))
-        strokes = None
-        if cell.config.get("vectorize"):
-            from core.strokes import vectorize
+            fields = failure_fields(out["error"])
+        else:
+            fields = finalize_cell(self.store.root, cell, img, out)
+        return cell.key, dict(fields, sweep_id=self.sweep_id, device=self.device)
 
-            strokes = vectorize(out["sketch"])
-        fields.update(self._write_files(cell, out, strokes))
-        fields.update(_metrics(cell, out["sketch"], strokes))
-        timings = out["timings"]
-        fields.update({k: round(v, 6) for k, v in timings.items()})
-        fields["t_post"] = round(time.perf_counter() - t, 6)
-        fields["peak_mem_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        return cell.key, fields
 
-    def _write_files(self, cell: Cell, out: dict, strokes) -> dict:
-        from core.outputs import write_atomic
+def failure_fields(error: str) -> dict:
+    """The store's fields for a failed cell."""
+    return {"status": "failed", "error": error[:2000], "seconds": 0.0}
 
-        folder = self.store.root / "cells" / cell.key[:2] / cell.key
-        paths = {}
-        if out["mask"] is not None:
-            c = cell.config
-            mask_file = self.store.root / "masks" / f"{cell.image.sha256[:16]}-{c['mask_sha256'][:16]}.png"
-            if not mask_file.exists():
-                write_atomic(mask_file, _png(np.clip(np.rint(out["mask"] * 255), 0, 255).astype(np.uint8)))
-            paths["mask_path"] = self.store.relative(mask_file)
-        if out["cropped"] is not None:
-            paths["cropped_path"] = self.store.relative(write_atomic(folder / "cropped.png", _png(out["cropped"])))
-        paths["sketch_path"] = self.store.relative(write_atomic(folder / "sketch.png", _png(out["sketch"])))
-        paths["thumb_path"] = self.store.relative(write_atomic(folder / "thumb.webp", thumbnail(out["sketch"])))
-        if strokes is not None:
-            paths.update(self._write_strokes(folder, strokes))
-        return paths
 
-    def _write_strokes(self, folder: Path, strokes) -> dict:
-        from core import strokes as vec
+def finalize_cell(root: Path, cell: Cell, img, out: dict) -> dict:
+    """Write a computed cell's files under ``root`` (atomically) and return its store fields.
 
-        files = {"npz_path": "strokes.npz", "svg_path": "strokes.svg", "gif_path": "strokes.gif",
-                 "vector_path": "vector.png"}
-        vec.save_npz(strokes, folder / files["npz_path"])
-        from core.outputs import write_atomic
+    Vectorises when the cell asks for it, computes the metrics, and returns
+    paths relative to ``root`` (the store's folder), timings and peak memory.
+    Used by the local writer thread and by remote workers alike.
+    """
+    t = time.perf_counter()
+    fields = {"status": "done", "error": None, "width": int(img.shape[1]), "height": int(img.shape[0])}
+    strokes = None
+    if cell.config.get("vectorize"):
+        from core.strokes import vectorize
 
-        write_atomic(folder / files["svg_path"], vec.to_svg(strokes).encode())
-        vec.save_gif(strokes, folder / files["gif_path"])
-        vec.save_vector_png(strokes, folder / files["vector_path"])
-        return {k: self.store.relative(folder / f) for k, f in files.items()}
+        strokes = vectorize(out["sketch"])
+    fields.update(_write_files(Path(root), cell, out, strokes))
+    fields.update(_metrics(cell, out["sketch"], strokes))
+    fields.update({k: round(v, 6) for k, v in out["timings"].items()})
+    fields["t_post"] = round(time.perf_counter() - t, 6)
+    fields["peak_mem_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return fields
+
+
+def _relative(root: Path, path: Path) -> str:
+    return str(path.relative_to(root))
+
+
+def _write_files(root: Path, cell: Cell, out: dict, strokes) -> dict:
+    from core.outputs import write_atomic
+
+    folder = root / "cells" / cell.key[:2] / cell.key
+    paths = {}
+    if out["mask"] is not None:
+        # One file per (image, Mask Net), shared by every cell that uses that mask.
+        mask_file = root / "masks" / f"{cell.image.sha256[:16]}-{cell.config['mask_sha256'][:16]}.png"
+        if not mask_file.exists():
+            write_atomic(mask_file, _png(np.clip(np.rint(out["mask"] * 255), 0, 255).astype(np.uint8)))
+        paths["mask_path"] = _relative(root, mask_file)
+    if out["cropped"] is not None:
+        paths["cropped_path"] = _relative(root, write_atomic(folder / "cropped.png", _png(out["cropped"])))
+    paths["sketch_path"] = _relative(root, write_atomic(folder / "sketch.png", _png(out["sketch"])))
+    paths["thumb_path"] = _relative(root, write_atomic(folder / "thumb.webp", thumbnail(out["sketch"])))
+    if strokes is not None:
+        paths.update(_write_strokes(root, folder, strokes))
+    return paths
+
+
+def _write_strokes(root: Path, folder: Path, strokes) -> dict:
+    from core import strokes as vec
+    from core.outputs import write_atomic
+
+    files = {"npz_path": "strokes.npz", "svg_path": "strokes.svg", "gif_path": "strokes.gif",
+             "vector_path": "vector.png"}
+    vec.save_npz(strokes, folder / files["npz_path"])
+    write_atomic(folder / files["svg_path"], vec.to_svg(strokes).encode())
+    vec.save_gif(strokes, folder / files["gif_path"])
+    vec.save_vector_png(strokes, folder / files["vector_path"])
+    return {k: _relative(root, folder / f) for k, f in files.items()}
 
 
 def _metrics(cell: Cell, sketch, strokes) -> dict:
