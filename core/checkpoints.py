@@ -18,6 +18,7 @@ import io
 import json
 import pickle
 import struct
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -154,7 +155,10 @@ def _read_pickle(path: Path, data: bytes):
             ) from None
     try:
         # weights_only=True passed explicitly: torch ignores TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD then.
-        return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+        with warnings.catch_warnings():
+            # torch warns on stderr about pickle protocols it did not write; the outcome is reported anyway
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as exc:
         text = str(exc)
         if "Weights only load failed" in text or "Unsupported global" in text or "GLOBAL" in text:
@@ -164,13 +168,17 @@ def _read_pickle(path: Path, data: bytes):
                 "only load files from a source you trust, re-saved as a plain state_dict or safetensors"
             ) from None
         raise _unreadable(path, exc) from None
-    except (EOFError, RuntimeError, ValueError, OSError, IndexError, KeyError, TypeError, AttributeError) as exc:
+    except (EOFError, RuntimeError, ValueError, OSError, IndexError, KeyError, TypeError, AttributeError,
+            struct.error) as exc:  # struct.error: a legacy (non-zip) file cut inside a length field
         raise _unreadable(path, exc) from None
 
 
 def _unreadable(path: Path, exc: BaseException) -> CheckpointError:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if isinstance(exc, EOFError) or any(w in text.lower() for w in ("central directory", "truncat", "eof", "ran out")):
+    if isinstance(exc, (KeyError, IndexError)):  # their text is a bare key or index, meaningless to a user
+        text = "its pickle data is malformed"
+    truncation_words = ("central directory", "truncat", "eof", "ran out", "unpack requires")
+    if isinstance(exc, EOFError) or any(w in text.lower() for w in truncation_words):
         return TruncatedCheckpointError(f"checkpoint {path} is truncated ({text}); copy the file again")
     return CheckpointError(f"checkpoint {path} is not a readable PyTorch or safetensors file ({text})")
 
@@ -189,6 +197,8 @@ def _read_safetensors(path: Path, data: bytes) -> tuple[dict, dict[str, str]]:
     if len(data) < 8:
         raise TruncatedCheckpointError(f"checkpoint {path} is truncated (shorter than a safetensors header)")
     (header_len,) = struct.unpack("<Q", data[:8])
+    if len(data) > 8 and data[8:9] != b"{":  # every safetensors header is a JSON object
+        raise CheckpointError(f"checkpoint {path} is not a valid safetensors file (no JSON header after the length)")
     if 8 + header_len > len(data):
         raise TruncatedCheckpointError(f"checkpoint {path} is truncated (header cut short); copy the file again")
     try:
@@ -295,9 +305,12 @@ def _detect_width(arch: str, state: dict[str, torch.Tensor], hint) -> float:
         except ValueError:
             pass
     # The first layer alone is ambiguous (48 * 0.3 and 48 * 0.2917 both round to 14), so a
-    # candidate must reproduce every shape; other layers' channel ratios suggest further candidates.
-    ratios = _channel_ratios(arch, state)
-    candidates = [channels / base] + [round(r, digits) for digits in range(1, 5) for r in ratios] + ratios
+    # candidate must reproduce every shape; the widths every channel count allows suggest more.
+    candidates = [channels / base]
+    lo, hi = _width_interval(arch, state)
+    if lo <= hi:
+        mid = (lo + hi) / 2
+        candidates += [round(mid, digits) for digits in range(1, 7)] + [mid]
     shapes = {k: tuple(v.shape) for k, v in state.items()}.items()
     tried = set()
     for width in candidates:
@@ -316,19 +329,24 @@ def _shapes_at(architecture: str, width: float) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in net.state_dict().items()}
 
 
-def _channel_ratios(arch: str, state: dict[str, torch.Tensor]) -> list[float]:
-    """Checkpoint channels / width-1 channels for every channel dimension in ``state``, most common first."""
+def _width_interval(arch: str, state: dict[str, torch.Tensor]) -> tuple[float, float]:
+    """The range of widths whose rounding could give every channel count in ``state``."""
     full = _shapes_at(arch, 1.0)
-    counts: dict[float, int] = {}
+    lo, hi = 0.0, float("inf")
     for k, v in state.items():
         shape = full.get(k)
         if shape is None or len(shape) != v.dim():
             continue
         for d in range(min(2, len(shape))):  # dims 0 and 1 are channels; the rest are kernel sizes
-            if shape[d] not in (1, 3):  # image channels (3) and single-channel ends are never scaled
-                ratio = int(v.shape[d]) / shape[d]
-                counts[ratio] = counts.get(ratio, 0) + 1
-    return sorted(counts, key=lambda r: -counts[r])
+            b, c = shape[d], int(v.shape[d])
+            if b in (1, 3):  # image channels (3) and single-channel ends are never scaled
+                continue
+            for m in (4, 3):  # maybe 4 x a bottleneck width or 3 x the FPN width: allow its wider range
+                if b % m == 0 and c % m == 0:
+                    b, c = b // m, c // m
+            lo = max(lo, (c - 0.5) / b if c > 1 else 0.0)
+            hi = min(hi, (c + 0.5) / b)
+    return lo, hi
 
 
 def _expand_aliases(net: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -357,10 +375,18 @@ def _check_strict(net: nn.Module, state: dict[str, torch.Tensor], path: Path, ar
         )
     for group in _alias_groups(net):
         present = [k for k in group if k in state]
-        if any(not torch.equal(state[present[0]], state[k]) for k in present[1:]):
+        differing = [k for k in present[1:] if not _same_values(state[present[0]], state[k])]
+        if differing:
             raise UnknownArchitectureError(
-                f"checkpoint {path} is inconsistent: {present[0]} and {present[1]} must be the same tensor"
+                f"checkpoint {path} is inconsistent: {present[0]} and {differing[0]} must be the same tensor"
             )
+
+
+def _same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """True when two tensors hold equal values; aliases loaded from one storage need no comparison."""
+    if a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.stride() == b.stride() and a.dtype == b.dtype:
+        return True
+    return torch.equal(a, b)
 
 
 def save_checkpoint(net: nn.Module, path: str | Path, architecture: str, metadata: dict | None = None) -> Path:
