@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import pickle
+import re
 import struct
 import warnings
 import zipfile
@@ -161,6 +162,13 @@ def _read_pickle(path: Path, data: bytes):
             return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as exc:
         text = str(exc)
+        operand = re.search(r"Unsupported operand (\d+)", text)
+        if operand:  # an instruction the safe unpickler cannot vet: refused like any unsafe pickle
+            raise UnsafeCheckpointError(
+                f"checkpoint {path} was refused: its pickle uses an instruction (opcode {operand.group(1)}) that the "
+                "safe loader does not run; it is damaged or not a plain state_dict saved by torch.save, "
+                "re-save it as a plain state_dict or safetensors"
+            ) from None
         if "Weights only load failed" in text or "Unsupported global" in text or "GLOBAL" in text:
             culprit = _first_unsafe_global(text)
             raise UnsafeCheckpointError(

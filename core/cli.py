@@ -104,11 +104,8 @@ def _default_checkpoint(name: str, flag: str) -> Path:
 
 
 def cmd_pipeline(args) -> int:
-    from core.pipeline import side_from_resolution
-
     if args.resolution < 0:
         raise UsageError(f"--resolution must be 0 (600 px) or a positive number of 424 px steps, not {args.resolution}")
-    side = side_from_resolution(args.resolution)
     datapath = Path(args.datapath)
     if not datapath.exists():
         raise UsageError(f"--datapath {datapath} does not exist")
@@ -122,7 +119,9 @@ def cmd_pipeline(args) -> int:
     import torch
 
     from core.checkpoints import load_checkpoint
-    from core.pipeline import SeedSettings
+    from core.pipeline import SeedSettings, side_from_resolution
+
+    side = side_from_resolution(args.resolution)
 
     sketch_path = args.sketch_checkpoint or _default_checkpoint(
         ORIGINAL_SKETCH_FILES["x600" if args.resolution == 0 else "default"], "--sketch-checkpoint"
@@ -297,6 +296,14 @@ def add_sweep_parser(sub) -> None:
     p.add_argument("--name", help="a name for the sweep")
     p.add_argument("--note", help="a note for the sweep")
     p.add_argument("--retry-failed", action="store_true", help="compute failed cells again")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: this process (default); ray: Ray workers, one per GPU or per "
+                   "--ray-cpus-per-worker cores (needs pip install '.[ray]')")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="a Ray cluster to run on (host:port from `ray start --head`, or auto); "
+                   "default: start a local Ray instance for the sweep")
+    p.add_argument("--ray-cpus-per-worker", type=_positive_int, default=1, metavar="N",
+                   help="CPU cores per Ray worker (default 1): without GPUs, one worker per N cores")
     p.add_argument("--db", type=Path, help="SQLite store (default: $WORKBENCH_DB or runs/workbench.db)")
     p.add_argument("--json", action="store_true", help="end with one JSON line: sweep_id, cells, computed, cached, failed")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -346,14 +353,22 @@ def cmd_sweep(args) -> int:
     from core.settings import db_path
     from core.sweeps import SweepError, plan_sweep, run_sweep
 
+    executor = getattr(args, "executor", "local")
     try:
+        if executor == "ray":
+            from core.distributed import import_ray
+
+            import_ray()  # before planning: a missing extra is said at once
+        elif getattr(args, "ray_address", None):
+            raise UsageError("--ray-address needs --executor ray")
         spec = spec_from_args(args)
         plan = plan_sweep(spec)
     except SweepError as exc:
         raise UsageError(str(exc)) from None
     try:
         summary = run_sweep(spec, db_path(args.db), progress=not args.no_progress, plan=plan,
-                            retry_failed=args.retry_failed)
+                            retry_failed=args.retry_failed, executor=executor, ray_address=getattr(args, "ray_address", None),
+                            ray_cpus_per_worker=getattr(args, "ray_cpus_per_worker", 1))
     except SweepError as exc:
         raise UsageError(str(exc)) from None
     line = (f"sweep {summary.sweep_id} {summary.status}: {summary.cells} cells, {summary.computed} computed, "
@@ -506,6 +521,7 @@ def add_train_parser(sub) -> None:
         t.add_argument("--log-every", type=_positive_int, default=10)
         t.add_argument("--prefix", help="file name prefix of the outputs")
         t.add_argument("--device", default="cpu")
+        t.add_argument("--threads", type=_positive_int, help="torch threads (default: torch's choice)")
         t.add_argument("--overwrite", action="store_true", help="replace existing outputs")
         if kind == "sketch":
             t.add_argument("--side", type=_positive_int, default=128, help="training side in px")
@@ -522,7 +538,7 @@ def cmd_train(args) -> int:
 
     common = dict(architecture=args.architecture, width=args.width, steps=args.steps, batch_size=args.batch_size,
                   lr=args.lr, seed=args.seed, log_every=args.log_every, prefix=args.prefix, device=args.device,
-                  overwrite=args.overwrite, command="workbench " + shlex.join(sys.argv[1:]))
+                  overwrite=args.overwrite, threads=args.threads, command="workbench " + shlex.join(sys.argv[1:]))
     try:
         if args.kind == "sketch":
             result = training.train_sketch(args.data, args.out, side=args.side, target=args.target, **common)

@@ -42,17 +42,18 @@ def make_set(root: Path, n: int = 3, masks: bool = True, drawings: bool = True, 
         sid = f"img{i:02d}"
         img = rng.integers(150, 256, (h, w, 3), dtype=np.uint8)
         mask = np.zeros((h, w), np.uint8)
-        axes = (w // 4 + 2 * i, h // 3 - i)
+        axes = (w // 4 + 2 * (i % 4), h // 3 - (i % 4))
         cv2.ellipse(mask, (w // 2, h // 2), axes, 15 * i, 0, 360, 255, -1)
-        img[mask > 0] = (40 * i + 30, 90, 200 - 30 * i)
+        img[mask > 0] = ((40 * i + 30) % 256, 90, (200 - 30 * i) % 256)
         drawing = np.full((h, w), 255, np.uint8)
         cv2.ellipse(drawing, (w // 2, h // 2), axes, 15 * i, 0, 360, 0, 2)
-        sha = write_png(root / "images" / f"{sid}.png", img)
+        entry = {"id": sid, "image": f"images/{sid}.png", "sha256": write_png(root / "images" / f"{sid}.png", img)}
         if masks:
-            write_png(root / "masks" / f"{sid}.png", mask)
+            entry.update(mask=f"masks/{sid}.png", mask_sha256=write_png(root / "masks" / f"{sid}.png", mask))
         if drawings:
-            write_png(root / "drawings" / f"{sid}.png", drawing)
-        files.append({"id": sid, "image": f"images/{sid}.png", "sha256": sha})
+            drawing_sha = write_png(root / "drawings" / f"{sid}.png", drawing)
+            entry.update(drawing=f"drawings/{sid}.png", drawing_sha256=drawing_sha)
+        files.append(entry)
     (root / "manifest.json").write_text(json.dumps({"name": root.name, "files": files}))
     return root
 
@@ -86,7 +87,7 @@ def mask_run(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("mask")
     return train_mask(
         dataset, out, architecture="masknet_v2", width=TINY, steps=4, batch_size=2, seed=7, log_every=2,
-        progress=False, command="workbench train mask --steps 4",
+        progress=False, threads=1, command="workbench train mask --steps 4",
     )  # fmt: skip
 
 
@@ -126,7 +127,7 @@ def test_train_mask_writes_loadable_stages_and_curve(mask_run, dataset):
 
 
 def test_train_mask_is_deterministic_per_seed(mask_run, dataset, tmp_path):
-    kwargs = dict(architecture="masknet_v2", width=TINY, steps=4, batch_size=2, log_every=2, progress=False)
+    kwargs = dict(architecture="masknet_v2", width=TINY, steps=4, batch_size=2, log_every=2, progress=False, threads=1)
     again = train_mask(dataset, tmp_path / "same", seed=7, command="workbench train mask --steps 4", **kwargs)
     assert_same(mask_run.stage2, again.stage2)
     assert mask_run.curve.read_text() == again.curve.read_text()
@@ -137,7 +138,7 @@ def test_train_mask_is_deterministic_per_seed(mask_run, dataset, tmp_path):
 def test_train_mask_v1_hard_targets(dataset, tmp_path):
     r = train_mask(
         [dataset], tmp_path, architecture="masknet_v1", width=TINY, steps=2, batch_size=2, mask_threshold=0.5,
-        progress=False,
+        progress=False, threads=1,
     )  # fmt: skip
     assert r.stage2.name == "MaskNet_v1_stage2.safetensors"
     ckpt = load_checkpoint(r.stage2)
@@ -148,19 +149,19 @@ def test_train_mask_v1_hard_targets(dataset, tmp_path):
 def test_train_mask_needs_masks(tmp_path):
     bare = make_set(tmp_path / "nomasks", n=2, masks=False)
     with pytest.raises(TrainingDataError, match="no mask.*nomasks/img00"):
-        train_mask(bare, tmp_path / "out", width=TINY, steps=1, progress=False)
+        train_mask(bare, tmp_path / "out", width=TINY, steps=1, progress=False, threads=1)
 
 
 def test_refuses_to_overwrite_and_bad_arguments(dataset, mask_run):
     out = mask_run.stage2.parent
     with pytest.raises(TrainingError, match="overwrite=True"):
-        train_mask(dataset, out, width=TINY, steps=1, progress=False)
+        train_mask(dataset, out, width=TINY, steps=1, progress=False, threads=1)
     with pytest.raises(TrainingError, match="not a mask network"):
-        train_mask(dataset, out / "x", architecture="sketchnet_deep", steps=1, progress=False)
+        train_mask(dataset, out / "x", architecture="sketchnet_deep", steps=1, progress=False, threads=1)
     with pytest.raises(TrainingError, match="multiple of 8"):
-        train_sketch(dataset, out / "x", side=36, steps=1, progress=False)
-    with pytest.raises(TrainingDataError, match="no manifest.json"):
-        train_sketch(out, out / "x", steps=1, progress=False)
+        train_sketch(dataset, out / "x", side=36, steps=1, progress=False, threads=1)
+    with pytest.raises(TrainingDataError, match="manifest.json not found"):
+        train_sketch(out, out / "x", steps=1, progress=False, threads=1)
 
 
 # --------------------------------------------------------------------------- sketch
@@ -170,7 +171,7 @@ def test_refuses_to_overwrite_and_bad_arguments(dataset, mask_run):
 def sketch_run(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("sketch")
     return train_sketch(
-        dataset, out, width=TINY, side=32, steps=3, batch_size=2, seed=3, log_every=1, progress=False,
+        dataset, out, width=TINY, side=32, steps=3, batch_size=2, seed=3, log_every=1, progress=False, threads=1,
         command="workbench train sketch",
     )  # fmt: skip
 
@@ -202,7 +203,7 @@ def test_train_sketch_writes_loadable_stages_and_curve(sketch_run):
 
 
 def test_train_sketch_is_deterministic_per_seed(sketch_run, dataset, tmp_path):
-    kwargs = dict(width=TINY, side=32, steps=3, batch_size=2, log_every=1, progress=False)
+    kwargs = dict(width=TINY, side=32, steps=3, batch_size=2, log_every=1, progress=False, threads=1)
     again = train_sketch(dataset, tmp_path / "same", seed=3, **kwargs)
     assert_same(sketch_run.stage2, again.stage2)
     other = train_sketch(dataset, tmp_path / "other", seed=4, **kwargs)
@@ -213,7 +214,7 @@ def test_train_sketch_on_drawings_shallow_bce_two_sets(dataset, tmp_path):
     second = make_set(tmp_path / "more", n=2)
     r = train_sketch(
         [dataset, second], tmp_path / "out", architecture="sketchnet_shallow", width=TINY, side=16, steps=2,
-        batch_size=3, target="drawing", gan_loss="bce", progress=False,
+        batch_size=3, target="drawing", gan_loss="bce", progress=False, threads=1,
     )  # fmt: skip
     ckpt = load_checkpoint(r.stage2)
     assert ckpt.architecture == "sketchnet_shallow"
@@ -224,17 +225,34 @@ def test_train_sketch_on_drawings_shallow_bce_two_sets(dataset, tmp_path):
 def test_train_sketch_drawing_target_needs_drawings(tmp_path):
     bare = make_set(tmp_path / "nodraw", n=2, drawings=False)
     with pytest.raises(TrainingDataError, match="no drawing"):
-        train_sketch(bare, tmp_path / "out", width=TINY, side=16, steps=1, target="drawing", progress=False)
+        train_sketch(bare, tmp_path / "out", width=TINY, side=16, steps=1, target="drawing", progress=False, threads=1)
+    # pencil targets are made from the photos, so the same set trains without drawings
+    r = train_sketch(bare, tmp_path / "out", width=TINY, side=16, steps=1, batch_size=2, progress=False, threads=1)
+    # with a single step both stages are that step
+    assert [load_checkpoint(p).metadata["stage"] for p in (r.stage1, r.stage2)] == ["stage1", "stage2"]
+    assert_same(r.stage1, r.stage2)
 
 
-def test_training_restores_global_torch_state(dataset, tmp_path):
+def test_changed_image_is_refused(tmp_path):
+    damaged = make_set(tmp_path / "damaged", n=2)
+    write_png(damaged / "images" / "img01.png", np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(TrainingDataError, match="img01.png does not match its manifest hash"):
+        train_mask(damaged, tmp_path / "out", width=TINY, steps=1, progress=False, threads=1)
+
+
+def test_training_restores_global_torch_state_and_reports_progress(dataset, tmp_path, capsys):
     torch.manual_seed(999)
     expected = torch.rand(3)
     torch.manual_seed(999)
     was = torch.are_deterministic_algorithms_enabled()
-    train_sketch(dataset, tmp_path, width=TINY, side=16, steps=1, batch_size=2, progress=False)
+    threads = torch.get_num_threads()
+    train_sketch(dataset, tmp_path, width=TINY, side=16, steps=2, batch_size=2, prefix="Tiny", threads=1)
     assert torch.equal(torch.rand(3), expected)
     assert torch.are_deterministic_algorithms_enabled() == was
+    assert torch.get_num_threads() == threads
+    err = capsys.readouterr().err
+    assert "train Tiny" in err and "2/2" in err and "loss_G_L1" in err
+    assert (tmp_path / "Tiny_curve.csv").is_file()
 
 
 # --------------------------------------------------------------------------- read_curve
@@ -242,7 +260,13 @@ def test_training_restores_global_torch_state(dataset, tmp_path):
 
 def test_read_curve_reads_the_original_format(tmp_path):
     path = tmp_path / "curve.csv"
-    path.write_text("epoch,global_iter,loss_G_L1,loss_G_GAN,loss_D\n0,100,0.25,1.5,0.3\n0,200,0.2,1.25,nan\n\n1,300,0.125,1.0,0.25\n")
+    path.write_text(
+        "epoch,global_iter,loss_G_L1,loss_G_GAN,loss_D\n"
+        "0,100,0.25,1.5,0.3\n"
+        "0,200,0.2,1.25,nan\n"
+        "\n"  # blank lines are skipped
+        "1,300,0.125,1.0,0.25\n"
+    )
     curve = read_curve(path)
     assert list(curve) == ["epoch", "global_iter", "loss_G_L1", "loss_G_GAN", "loss_D"]
     assert curve["epoch"].dtype == np.int64 and curve["epoch"].tolist() == [0, 0, 1]
