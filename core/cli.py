@@ -367,7 +367,8 @@ def cmd_sweep(args) -> int:
         raise UsageError(str(exc)) from None
     try:
         summary = run_sweep(spec, db_path(args.db), progress=not args.no_progress, plan=plan,
-                            retry_failed=args.retry_failed, executor=executor, ray_address=getattr(args, "ray_address", None),
+                            retry_failed=args.retry_failed, executor=executor,
+                            ray_address=getattr(args, "ray_address", None),
                             ray_cpus_per_worker=getattr(args, "ray_cpus_per_worker", 1))
     except SweepError as exc:
         raise UsageError(str(exc)) from None

@@ -221,7 +221,29 @@ def _migration_1(db: sqlite_utils.Database) -> None:
     db["evaluations"].create_index(["checkpoint_sha256", "test_set", "metric"], unique=True)
 
 
-MIGRATIONS = [_migration_1]
+def _migration_2(db: sqlite_utils.Database) -> None:
+    # Per-worker progress of a sweep run by the Ray executor, written by the driver only
+    # (workers never open the database). One row per worker slot of the sweep's latest run.
+    db["sweep_workers"].create(
+        {
+            "sweep_id": int,
+            "worker": str,  # "w0", "w1", ...: the slot, kept across restarts of its process
+            "node": str,  # host name of the node the worker runs on
+            "device": str,  # e.g. "cpu (1 thread)" or "cuda:3 (NVIDIA H100)"
+            "pid": int,  # the worker's process id on that node (changes when Ray restarts it)
+            "status": str,  # starting, running, restarting, done, cancelled, failed
+            "cells_done": int,
+            "cells_failed": int,
+            "restarts": int,  # times the worker's process died and its cells were queued again
+            "started_at": str,
+            "updated_at": str,
+        },
+        pk=("sweep_id", "worker"),
+        foreign_keys=[("sweep_id", "sweeps", "id")],
+    )
+
+
+MIGRATIONS = [_migration_1, _migration_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -317,7 +339,9 @@ class Store:
         with self.write() as db:
             row = self.conn.execute("SELECT id FROM sweeps WHERE spec_hash = ?", (spec_hash,)).fetchone()
             if row:
-                db["sweeps"].update(row[0], {"name": name, "note": note, "cells_total": cells_total})
+                # The executor of the latest run: the same sweep may be resumed by another one.
+                db["sweeps"].update(row[0], {"name": name, "note": note, "cells_total": cells_total,
+                                             "executor": executor})
                 return row[0]
             return db["sweeps"].insert(
                 {
@@ -387,6 +411,26 @@ class Store:
 
     def sweep(self, sweep_id: int) -> dict | None:
         return next((s for s in self.sweeps() if s["id"] == sweep_id), None)
+
+    def reset_sweep_workers(self, sweep_id: int) -> None:
+        """Forget the worker rows of a sweep's earlier run (a new run starts its own)."""
+        with self.write():
+            self.conn.execute("DELETE FROM sweep_workers WHERE sweep_id = ?", (sweep_id,))
+
+    def update_sweep_workers(self, sweep_id: int, rows: list[dict]) -> None:
+        """Insert or update worker rows (``worker`` plus the fields that changed) in one transaction."""
+        if not rows:
+            return
+        stamp = now()
+        with self.write() as db:
+            for row in rows:
+                db["sweep_workers"].upsert(dict(row, sweep_id=sweep_id, updated_at=stamp),
+                                           pk=("sweep_id", "worker"))
+
+    def sweep_workers(self, sweep_id: int) -> list[dict]:
+        """The workers of a sweep's latest Ray run, in slot order (empty for local runs)."""
+        return self.query("SELECT * FROM sweep_workers WHERE sweep_id = ? ORDER BY length(worker), worker",
+                          (sweep_id,))
 
     # ------------------------------------------------------------------ images & checkpoints
 

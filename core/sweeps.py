@@ -10,6 +10,11 @@ once, each Mask Net runs once per (image, checkpoint, plain/inverted), each
 Sketch Net forward is shared by every cell that needs the same input, and
 files are encoded and written on a separate thread while the next cell
 computes.
+
+Two executors run the cells: ``local`` (this process, the default) and
+``ray`` (actors on a local Ray instance or a Ray cluster, see
+:mod:`core.distributed`). The executor is not part of the spec: a cell
+computed by either one is cached for both.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from core.pipeline import MASK_MODES, PIPELINE_VERSION
 
 PROFILES = ("seed",)
 THUMB_SIDE = 256
+EXECUTORS = ("local", "ray")
 
 
 class SweepError(Exception):
@@ -321,31 +327,29 @@ class Cancelled(Exception):
 
 
 def run_sweep(spec: SweepSpec, db_path: str | Path, *, progress: bool = True, plan: Plan | None = None,
-              retry_failed: bool = False) -> SweepSummary:
+              retry_failed: bool = False, executor: str = "local", ray_address: str | None = None,
+              ray_cpus_per_worker: int = 1) -> SweepSummary:
     """Run (or resume) a sweep: compute missing cells, record everything in the store.
 
-    Returns the summary; failed cells are recorded, not raised.
+    ``executor`` is ``local`` (this process) or ``ray`` (Ray actors; a local
+    Ray instance, or the cluster at ``ray_address``). Returns the summary;
+    failed cells are recorded, not raised.
     """
     from core.devices import check_precision, resolve_device
-    from core.store import Store
 
+    if executor not in EXECUTORS:
+        raise SweepError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+    if executor == "ray":
+        from core.distributed import run_sweep_ray
+
+        return run_sweep_ray(spec, db_path, progress=progress, plan=plan, retry_failed=retry_failed,
+                             address=ray_address, cpus_per_worker=ray_cpus_per_worker)
     started = time.perf_counter()
     device = resolve_device(spec.device)
     for precision in spec.precisions:
         check_precision(precision, device)
     plan = plan or plan_sweep(spec)
-    store = Store(db_path)
-    sweep_id = store.upsert_sweep(spec.spec_hash(), spec.name or _default_name(spec), spec.note,
-                                  spec.canonical(), len(plan.cells), "local")
-    if not store.claim_sweep(sweep_id):
-        raise SweepError(f"sweep {sweep_id} is already running in another process; wait for it or cancel it")
-    for ckpt in plan.checkpoints.values():
-        store.upsert_checkpoint(checkpoint_row(ckpt))
-    rows = store.register_cells(sweep_id, [c.row() for c in plan.cells])
-    store.upsert_images([{"sha256": i.sha256, "size_bytes": i.size_bytes, "path": display_name(i.path),
-                          "name": i.name, "test_set": i.test_set} for i in plan.images])
-    finished = ("done", "failed") if not retry_failed else ("done",)
-    todo = [c for c in plan.cells if rows[c.key]["status"] not in finished]
+    store, sweep_id, rows, todo = open_sweep(spec, plan, db_path, "local", retry_failed)
     cached = len(plan.cells) - len(todo)
 
     stop = threading.Event()
@@ -369,13 +373,43 @@ def run_sweep(spec: SweepSpec, db_path: str | Path, *, progress: bool = True, pl
             bar.close()
     writer.close()
     store.finish_sweep(sweep_id, status)
-    failed = store.query(
-        "SELECT count(*) AS n FROM sweep_cells sc JOIN cells c ON c.id = sc.cell_id "
-        "WHERE sc.sweep_id = ? AND c.status = 'failed'", (sweep_id,)
-    )[0]["n"]
+    failed = failed_cells(store, sweep_id)
     store.close()
     return SweepSummary(sweep_id, len(plan.cells), writer.count, cached, failed,
                         round(time.perf_counter() - started, 3), status, str(device))
+
+
+def open_sweep(spec: SweepSpec, plan: Plan, db_path: str | Path, executor: str, retry_failed: bool):
+    """Record the sweep in the store, claim it and register its cells.
+
+    Returns ``(store, sweep_id, rows, todo)``: the open store, the sweep's id,
+    the stored row of every cell by key, and the cells still to compute (the
+    same cache for every executor).
+    """
+    from core.store import Store
+
+    store = Store(db_path)
+    sweep_id = store.upsert_sweep(spec.spec_hash(), spec.name or _default_name(spec), spec.note,
+                                  spec.canonical(), len(plan.cells), executor)
+    if not store.claim_sweep(sweep_id):
+        store.close()
+        raise SweepError(f"sweep {sweep_id} is already running in another process; wait for it or cancel it")
+    for ckpt in plan.checkpoints.values():
+        store.upsert_checkpoint(checkpoint_row(ckpt))
+    rows = store.register_cells(sweep_id, [c.row() for c in plan.cells])
+    store.upsert_images([{"sha256": i.sha256, "size_bytes": i.size_bytes, "path": display_name(i.path),
+                          "name": i.name, "test_set": i.test_set} for i in plan.images])
+    finished = ("done", "failed") if not retry_failed else ("done",)
+    todo = [c for c in plan.cells if rows[c.key]["status"] not in finished]
+    return store, sweep_id, rows, todo
+
+
+def failed_cells(store, sweep_id: int) -> int:
+    """How many of a sweep's cells are recorded as failed."""
+    return store.query(
+        "SELECT count(*) AS n FROM sweep_cells sc JOIN cells c ON c.id = sc.cell_id "
+        "WHERE sc.sweep_id = ? AND c.status = 'failed'", (sweep_id,)
+    )[0]["n"]
 
 
 def _default_name(spec: SweepSpec) -> str:
@@ -428,6 +462,24 @@ def _progress_bar(total: int, cached: int, enabled: bool, rows: dict):
     return bar
 
 
+def group_cells(cells: list[Cell]) -> list[list[Cell]]:
+    """Cells grouped by input image, each group ordered so that work is shared within it.
+
+    A group is the unit that reuses work (one decode, one Mask Net per
+    checkpoint, shared Sketch Net forwards): the local executor runs groups
+    one after another, the Ray executor hands whole groups to its workers.
+    """
+    by_image: dict[str, list[Cell]] = {}
+    for cell in cells:
+        by_image.setdefault(cell.image.sha256, []).append(cell)
+    for group in by_image.values():
+        # Order so that cells sharing a Mask Net and a Sketch Net run together.
+        group.sort(key=lambda c: (c.config["method"], c.config.get("mask_sha256") or "",
+                                  c.config.get("sketch_sha256") or "", c.config.get("resolution") or 0,
+                                  c.config.get("precision") or ""))
+    return list(by_image.values())
+
+
 class _Executor:
     """Computes cells image by image, reusing masks and Sketch Net forwards."""
 
@@ -445,14 +497,7 @@ class _Executor:
         return self._nets[sha]
 
     def run(self, cells: list[Cell]) -> None:
-        by_image: dict[str, list[Cell]] = {}
-        for cell in cells:
-            by_image.setdefault(cell.image.sha256, []).append(cell)
-        for group in by_image.values():
-            # Order so that cells sharing a Mask Net and a Sketch Net run together.
-            group.sort(key=lambda c: (c.config["method"], c.config.get("mask_sha256") or "",
-                                      c.config.get("sketch_sha256") or "", c.config.get("resolution") or 0,
-                                      c.config.get("precision") or ""))
+        for group in group_cells(cells):
             self.run_image(group)
 
     def run_image(self, cells: list[Cell]) -> None:

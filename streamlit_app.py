@@ -1,0 +1,26 @@
+"""Sketch Workbench in the browser: the router. Each page is a module in workbench/.
+
+Run ``workbench ui [--db PATH] [--port N]`` (or ``streamlit run streamlit_app.py``;
+the store is ``$WORKBENCH_DB`` or ``runs/workbench.db``).
+"""
+
+import streamlit as st
+
+st.set_page_config(page_title="Sketch Workbench", page_icon=":material/draw:", layout="wide")
+
+pages = {
+    "Look": [
+        st.Page("workbench/compare.py", title="Compare", icon=":material/grid_view:", default=True),
+        st.Page("workbench/preferences.py", title="Preferences", icon=":material/thumb_up:",
+                url_path="preferences"),
+        # Later here: st.Page("workbench/overfitting.py", title="Overfitting"),
+        #             st.Page("workbench/metrics.py", title="Metrics"),
+    ],
+    "Run": [
+        st.Page("workbench/sweeps.py", title="Sweeps", icon=":material/play_circle:", url_path="sweeps"),
+        st.Page("workbench/checkpoints.py", title="Checkpoints", icon=":material/inventory_2:",
+                url_path="checkpoints"),
+    ],
+}
+
+st.navigation(pages).run()

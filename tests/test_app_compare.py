@@ -1,0 +1,276 @@
+"""The Compare page: grid assembly (plain functions) and the page itself under AppTest on a real sweep."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from tests.app_helpers import app_test, assert_no_exception
+
+pytest_plugins = ["tests.app_fixtures"]
+
+
+def _cell(i, image="img1", **kw):
+    base = {"id": i, "image_sha256": image, "image_name": f"{image}.png", "test_set": "t", "image_path": None,
+            "status": "done", "method": "checkpoint", "sketch_checkpoint": "G.pth@aaaa", "mask_checkpoint": "M.pth@bbbb",
+            "resolution": 424, "mask_mode": "soft", "softctr": 0.5, "gamma": 1, "merge": 0, "background": 1,
+            "precision": "fp32", "vectorize": 0, "profile": "seed", "baseline_params": None}
+    base.update(kw)
+    return base
+
+
+def _baseline(i, image="img1"):
+    return _cell(i, image, method="canny", sketch_checkpoint=None, mask_checkpoint=None, resolution=None,
+                 mask_mode=None, softctr=None, gamma=None, merge=None, background=None, precision=None,
+                 profile="baseline", baseline_params='{"low": 50}')
+
+
+# --------------------------------------------------------------------------- grid functions
+
+
+def test_axis_values_treat_null_as_not_applicable():
+    from workbench.grid import NO_MASK, axis_value
+
+    off = _cell(1, mask_checkpoint=None, background=0, mask_mode=None, softctr=None)
+    assert axis_value(off, "mask_checkpoint") == NO_MASK  # background off is a real value of the mask axis
+    assert axis_value(off, "mask_mode") is None
+    assert axis_value(_baseline(2), "resolution") is None
+    assert axis_value(_baseline(2), "sketch_checkpoint") == "canny"
+    assert axis_value(_cell(3), "gamma") == "on" and axis_value(_cell(3), "softctr") == "0.5"
+
+
+def test_baselines_sit_beside_checkpoints_under_any_fixed_value():
+    from workbench.grid import build_grid, varying_axes
+
+    cells = [_cell(1, resolution=424), _cell(2, resolution=848), _cell(3, resolution=424, mask_mode="hard"),
+             _baseline(4)]
+    assert set(varying_axes(cells)) >= {"resolution", "mask_mode", "sketch_checkpoint"}
+    grid = build_grid(cells, ["resolution"], {"mask_mode": "soft"})
+    assert [c.label for c in grid.columns] == ["424", "848", "canny"]
+    row = grid.rows[0]
+    assert [row.cells[c.key]["id"] for c in grid.columns] == [1, 2, 4]
+    hard = build_grid(cells, ["resolution"], {"mask_mode": "hard"})
+    assert [hard.rows[0].cells[c.key]["id"] for c in hard.columns] == [3, 4]
+
+
+def test_nested_axis_and_column_filter():
+    from workbench.grid import build_grid
+
+    cells = [_cell(i, resolution=r, mask_mode=m) for i, (r, m) in
+             enumerate([(424, "soft"), (424, "hard"), (848, "soft"), (848, "hard")], 1)]
+    grid = build_grid(cells, ["resolution", "mask_mode"])
+    assert [c.label for c in grid.columns] == ["424 / hard", "424 / soft", "848 / hard", "848 / soft"]
+    assert [c.letter for c in grid.columns] == ["A", "B", "C", "D"]
+    only = build_grid(cells, ["resolution", "mask_mode"], columns=["848 / soft"])
+    assert [c.label for c in only.columns] == ["848 / soft"]
+
+
+def test_collisions_keep_the_done_cell_and_count_hidden():
+    from workbench.grid import build_grid
+
+    cells = [_cell(1, status="failed", error="x"), _cell(2), _cell(3, image="img2")]
+    grid = build_grid(cells, ["resolution"])
+    assert grid.hidden == 1
+    assert {r.key: r.cells[("424",)]["id"] for r in grid.rows} == {"img1": 2, "img2": 3}
+
+
+def test_fixed_selectors_offer_only_existing_values():
+    from workbench.grid import resolve_fixed
+
+    cells = [_cell(1, mask_checkpoint="A@1", resolution=424), _cell(2, mask_checkpoint="B@2", resolution=848)]
+    fixed = resolve_fixed(cells, ["mask_checkpoint", "resolution"], {"mask_checkpoint": "B@2", "resolution": "424"})
+    assert fixed["mask_checkpoint"] == (["A@1", "B@2"], "B@2")
+    assert fixed["resolution"] == (["848"], "848")  # 424 does not exist with B@2
+
+
+def test_presets_follow_the_data():
+    from workbench.grid import checkpoint_stage, presets
+
+    cells = [_cell(1, resolution=424), _cell(2, resolution=848, mask_mode="hard"),
+             _cell(3, mask_checkpoint="MaskNet_v2_stage1.pth@1111"), _cell(4, mask_checkpoint="late.pth@2222")]
+    ckpts = [{"label": "MaskNet_v2_stage1.pth@1111", "file_name": "MaskNet_v2_stage1.pth", "metadata_json": "{}"},
+             {"label": "late.pth@2222", "file_name": "late.pth", "metadata_json": json.dumps({"stage": "2"})}]
+    found = {p.name: p for p in presets(cells, ckpts)}
+    assert set(found) == {"424 vs 848", "soft vs hard", "stage1 vs stage2"}
+    assert found["stage1 vs stage2"].values == ["MaskNet_v2_stage1.pth@1111", "late.pth@2222"]
+    assert presets([_cell(1)], []) == []
+    assert checkpoint_stage("MaskNet_v2_stage12.pth") is None
+    assert checkpoint_stage("x.pth", {"note": "end of Stage-2"}) == 2
+
+
+def test_filter_rows_by_label_and_preference():
+    from workbench.grid import build_grid, filter_rows
+
+    grid = build_grid([_cell(1), _cell(2, image="img2")], ["resolution"])
+    tags = {2: [{"label": "too dark"}]}
+    assert [r.key for r in filter_rows(grid.rows, tags, ["too dark"], set())] == ["img2"]
+    assert [r.key for r in filter_rows(grid.rows, tags, [], {"img1"}, "marked")] == ["img1"]
+    assert [r.key for r in filter_rows(grid.rows, tags, [], {"img1"}, "unmarked")] == ["img2"]
+
+
+def test_zoom_crop_is_nearest_neighbour_and_the_same_region_for_any_size():
+    from workbench.media import one_to_one, region_box, zoom_crop
+
+    img = np.full((100, 200), 255, np.uint8)
+    img[50, :] = 0  # a one-pixel line
+    crop = zoom_crop(img, 0.5, 0.5, 4, target=400)
+    assert crop.shape == (200, 400)  # the 50x25 region enlarged 8x
+    assert set(np.unique(crop)) == {0, 255}  # nearest-neighbour: no grey from interpolation
+    assert region_box(200, 100, 0.5, 0.5, 4) == (75, 38, 125, 63)
+    assert region_box(400, 200, 0.5, 0.5, 4) == (150, 75, 250, 125)  # same fraction of a bigger output
+    assert region_box(200, 100, 1.0, 1.0, 2) == (100, 50, 200, 100)  # kept inside the image
+    assert one_to_one(img, 0.5, 0.5, 64).shape == (64, 64)
+
+
+def test_before_after_component_is_self_contained():
+    from workbench.components import before_after_html
+    from workbench.media import encode_png
+
+    png = encode_png(np.zeros((4, 4), np.uint8))
+    html = before_after_html(png, png, "A <424>", "B")
+    assert "data:image/png;base64," in html and "A &lt;424&gt;" in html
+    assert "http://" not in html and "https://" not in html and "<script src" not in html
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def _images(at):
+    return at.get("image")
+
+
+def test_default_page_shows_the_grid(app_store):
+    at = app_test()
+    assert_no_exception(at)
+    assert at.title[0].value == "Compare"
+    headers = [m.value for m in at.markdown if m.value.startswith(("**A ·", "**B ·", "**C ·"))]
+    assert len(headers) == 2
+    assert headers[0].startswith("**A · G_tiny.safetensors@") and headers[1] == "**B · canny**"
+    # 3 rows x 2 columns of thumbnails plus the 3 input photos
+    assert len(_images(at)) == 3 * 2 + 3
+    # fixed axes offer only values in the data
+    assert at.selectbox(key="cmp_fix_resolution").options == ["64", "128"]
+    assert at.selectbox(key="cmp_fix_mask_mode").options == ["hard", "soft"]
+    # column headers carry the full settings
+    assert any(c.value.startswith("Sketch checkpoint / method G_tiny") and "Resolution 64" in c.value
+               and "Mask mode hard" in c.value for c in at.caption)
+    # presets present only when the data has them
+    keys = {b.key for b in at.button}
+    assert {"preset_mask_mode", "preset_mask_checkpoint"} <= keys and "preset_resolution" not in keys
+
+
+def test_axes_presets_and_zoom(app_store):
+    at = app_test()
+    at.button(key="preset_mask_checkpoint").click().run()
+    assert_no_exception(at)
+    assert at.selectbox(key="cmp_axis").value == "mask_checkpoint"
+    labels = [m.value for m in at.markdown if m.value.startswith("**A ·") or m.value.startswith("**B ·")]
+    assert "stage1" in labels[0] and "stage2" in labels[1]
+    assert len(labels) == 2  # the preset shows exactly the two stages
+    at.selectbox(key="cmp_axis2").set_value("resolution").run()
+    assert_no_exception(at)
+    assert len([m for m in at.markdown if m.value.startswith("**D ·")]) == 1  # 2 stages x 2 resolutions
+    at.radio(key="cmp_view").set_value("Zoom").run()
+    assert_no_exception(at)
+    assert len(_images(at)) >= 3 * 4
+    assert len(at.get("iframe")) == 1  # the before/after slider
+    at.radio(key="cmp_view").set_value("1:1").run()
+    assert_no_exception(at)
+
+
+def test_prefer_tag_and_filter(app_store):
+    from core.store import Store
+
+    at = app_test()
+    prefs = at.get("button_group")
+    assert len(prefs) == 3 and prefs[0].options == ["A", "B"]
+    prefs[0].set_value("B").run()
+    assert_no_exception(at)
+    with Store(app_store.db) as store:
+        marks = store.preferences()
+    assert len(marks) == 1 and marks[0]["value"] == "canny" and marks[0]["author"] == "tester"
+    assert json.loads(marks[0]["candidates_json"])[1] == "canny"
+
+    # tag the first checkpoint cell through the enlarge dialog
+    opener = next(b for b in at.button if b.key.startswith("open_"))
+    cell_id = int(opener.key.split("_")[1])
+    opener.click().run()
+    assert any(m.value == "**Mask**" for m in at.markdown)
+    at.multiselect(key=f"dlg_labels_{cell_id}").set_value(["broken lines"]).run()
+    at.text_input(key=f"dlg_note_{cell_id}").set_value("gaps at the chin").run()
+    at.button(key=f"dlg_save_{cell_id}").click().run()
+    assert_no_exception(at)
+    with Store(app_store.db) as store:
+        tags = store.tags()
+    assert [(t["cell_id"], t["label"], t["note"], t["author"]) for t in tags] == [
+        (cell_id, "broken lines", "gaps at the chin", "tester")]
+
+    at.multiselect(key="cmp_filter_labels").set_value(["broken lines"]).run()
+    assert len(at.get("button_group")) == 1  # only the tagged row is left
+    at.multiselect(key="cmp_filter_labels").set_value([]).run()
+    at.radio(key="cmp_filter_pref").set_value("unmarked").run()
+    assert len(at.get("button_group")) == 2
+
+    # a new session sees the mark
+    again = app_test()
+    assert sorted(b.value for b in again.get("button_group") if b.value) == ["B"]
+
+
+def test_label_vocabulary_can_be_edited(app_store):
+    from core.store import Store
+
+    at = app_test()
+    at.text_input(key="vocab_new").set_value("halo").run()
+    at.button(key="vocab_add").click().run()
+    at.selectbox(key="vocab_remove_choice").set_value("too dark").run()
+    at.button(key="vocab_remove").click().run()
+    assert_no_exception(at)
+    with Store(app_store.db) as store:
+        labels = store.labels()
+    assert "halo" in labels and "too dark" not in labels
+
+
+def test_failed_cell_shows_its_error(app_store):
+    from core.store import Store
+
+    with Store(app_store.db) as store:
+        cid = store.query("SELECT id FROM cells WHERE method = 'canny' ORDER BY id LIMIT 1")[0]["id"]
+        with store.write():
+            store.conn.execute("UPDATE cells SET status = 'failed', error = 'ImageReadError: broken.png is truncated' "
+                               "WHERE id = ?", (cid,))
+    at = app_test()
+    assert_no_exception(at)
+    assert any("broken.png is truncated" in e.value for e in at.error)
+
+
+def test_empty_store_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_DB", str(tmp_path / "empty.db"))
+    at = app_test()
+    assert_no_exception(at)
+    assert "No results yet" in at.info[0].value
+
+
+def test_parameters_of_one_baseline_do_not_hide_another():
+    from workbench.grid import build_grid, resolve_fixed, varying_axes
+
+    cells = [_cell(1), _baseline(2), dict(_baseline(3), method="xdog", baseline_params='{"sigma": 0.8}')]
+    assert "baseline_params" not in varying_axes(cells)
+    assert [c.label for c in build_grid(cells, ["sketch_checkpoint"]).columns] == ["G.pth@aaaa", "canny", "xdog"]
+    two = cells + [dict(_baseline(4), baseline_params='{"low": 20}')]
+    assert "baseline_params" in varying_axes(two)
+    fixed = {a: v for a, (_, v) in resolve_fixed(two, ["baseline_params"], {}).items()}
+    grid = build_grid(two, ["sketch_checkpoint"], fixed)
+    assert [c.label for c in grid.columns] == ["G.pth@aaaa", "canny", "xdog"] and grid.hidden == 0
+
+
+def test_baselines_stay_when_the_sketch_checkpoint_is_fixed():
+    from workbench.grid import axis_options, build_grid
+
+    cells = [_cell(1, sketch_checkpoint="g.pth@1"), _cell(2, sketch_checkpoint="g.pth@1", resolution=848),
+             _cell(3, sketch_checkpoint="h.pth@2"), _baseline(4)]
+    assert axis_options(cells, "sketch_checkpoint") == ["g.pth@1", "h.pth@2", "canny"]
+    grid = build_grid(cells, ["resolution"], {"sketch_checkpoint": "g.pth@1"})
+    assert [c.label for c in grid.columns] == ["424", "848", "canny"]
+    only = build_grid(cells, ["resolution"], {"sketch_checkpoint": "canny"})
+    assert [c.label for c in only.columns] == ["canny"]

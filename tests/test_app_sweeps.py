@@ -1,0 +1,166 @@
+"""The Sweeps page under AppTest (form, estimate, launch, cancel, resume, uploads) and core.uploads."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.app_helpers import app_test, assert_no_exception, make_photo, png_bytes
+
+pytest_plugins = ["tests.app_fixtures"]
+
+
+def _metrics(at):
+    return {m.label: m.value for m in at.metric}
+
+
+def _fill_form(at, app_store, resolutions="64", masks=None):
+    at.text_input(key="sw_testset_path").set_value(str(app_store.images)).run()
+    at.multiselect(key="sw_sketch").set_value([str(app_store.checkpoints["sketch"])]).run()
+    if masks is not None:
+        at.multiselect(key="sw_mask").set_value(masks).run()
+    at.text_input(key="sw_resolutions").set_value(resolutions).run()
+    return at
+
+
+def test_lists_sweeps_with_progress(app_store):
+    at = app_test("workbench/sweeps.py")
+    assert_no_exception(at)
+    assert any(m.value.startswith("**#1 small**") and "`done`" in m.value for m in at.markdown)
+    progress = at.get("progress")[0]
+    assert progress.text == f"{app_store.cells} done · 0 failed · {app_store.cells} total"
+    assert at.button(key="sw_launch").disabled  # nothing chosen yet
+
+
+def test_form_shows_cells_and_estimate_before_launch(app_store, monkeypatch):
+    from core import launcher
+
+    at = _fill_form(app_test("workbench/sweeps.py"), app_store)
+    assert_no_exception(at)
+    m = _metrics(at)
+    assert (m["Cells"], m["Already in the store"]) == ("3", "0")  # 3 images, background off: new cells
+    at.multiselect(key="sw_mask").set_value([str(app_store.checkpoints["stage1"])]).run()
+    m = _metrics(at)
+    assert (m["Cells"], m["Already in the store"], m["Estimated time"]) == ("3", "3", "0 s")
+
+    started = []
+
+    def fake_launch(spec, db, **kw):
+        started.append((spec, db))
+        return launcher.Launch(spec.spec_hash(), 4242, [], db.parent / "logs" / "x.log", db, "now")
+
+    monkeypatch.setattr(launcher, "launch", fake_launch)
+    at.text_input(key="sw_name").set_value("from the form").run()
+    at.button(key="sw_launch").click().run()
+    assert_no_exception(at)
+    (spec, db), = started
+    assert db == app_store.db.resolve() and spec.name == "from the form"
+    assert spec.resolutions == [64] and spec.mask_checkpoints == [str(app_store.checkpoints["stage1"])]
+    assert any("Worker pid 4242" in s.value for s in at.success)
+
+    def refuse(spec, db, **kw):
+        raise launcher.AlreadyRunning("this sweep is already running (pid 1)")
+
+    monkeypatch.setattr(launcher, "launch", refuse)
+    at.button(key="sw_launch").click().run()
+    assert any("already running" in w.value for w in at.warning)
+
+
+def test_bad_spec_is_explained_not_raised(app_store):
+    at = _fill_form(app_test("workbench/sweeps.py"), app_store, resolutions="8")
+    assert_no_exception(at)
+    assert any("resolution 8" in e.value for e in at.error)
+    assert at.button(key="sw_launch").disabled
+    at.text_input(key="sw_resolutions").set_value("64, x").run()
+    assert any("'x' is not a number" in c.value for c in at.caption)
+
+
+def test_resume_and_cancel_buttons(app_store, monkeypatch):
+    from core import launcher
+    from core.store import Store, now
+
+    with Store(app_store.db) as store, store.write() as db:
+        db["sweeps"].update(app_store.sweep_id, {"status": "interrupted"})
+    resumed = []
+    monkeypatch.setattr(launcher, "launch", lambda spec, db, **kw: resumed.append(spec) or launcher.Launch(
+        spec.spec_hash(), 1, [], db / "x.log", db, "now"))
+    at = app_test("workbench/sweeps.py")
+    at.button(key=f"resume_{app_store.sweep_id}").click().run()
+    assert_no_exception(at)
+    with Store(app_store.db) as store:
+        assert resumed[0].spec_hash() == store.sweep(app_store.sweep_id)["spec_hash"]
+
+    # a running sweep (a stand-in process with a fresh heartbeat) is stopped by Cancel
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    with Store(app_store.db) as store, store.write() as db:
+        db["sweeps"].update(app_store.sweep_id, {"status": "running", "pid": worker.pid,
+                                                 "host": socket.gethostname(), "heartbeat_at": now()})
+    at = app_test("workbench/sweeps.py")
+    at.button(key=f"cancel_{app_store.sweep_id}").click().run()
+    assert_no_exception(at)
+    worker.wait(10)
+    with Store(app_store.db) as store:
+        for _ in range(50):
+            if store.sweep(app_store.sweep_id)["status"] == "cancelled":
+                break
+            time.sleep(0.1)
+        assert store.sweep(app_store.sweep_id)["status"] == "cancelled"
+
+
+def test_upload_into_a_new_test_set(app_store):
+    at = app_test("workbench/sweeps.py")
+    at.radio(key="sw_source").set_value("Upload images").run()
+    at.text_input(key="sw_upload_name").set_value("../../etc/passwd").run()
+    good = png_bytes(make_photo(40, 50))
+    at.file_uploader(key="sw_upload_files_0").set_value([
+        ("../../evil name.png", good, "image/png"),
+        ("notes.png", b"not an image at all", "image/png"),
+    ]).run()
+    at.button(key="sw_upload_save").click().run()
+    assert_no_exception(at)
+    assert any("notes" in e.value and "not accepted" in e.value for e in at.error)
+    sets = list((app_store.root / "testsets").iterdir())
+    assert len(sets) == 1 and sets[0].name.startswith("passwd-")  # generated, inside the store's folder
+    files = list(sets[0].iterdir())
+    assert len(files) == 1 and files[0].name.startswith("evil-name-") and files[0].suffix == ".png"
+    assert files[0].read_bytes() == good
+    assert at.text_input(key="sw_testset_path").value == str(sets[0])
+    at.multiselect(key="sw_sketch").set_value([str(app_store.checkpoints["sketch"])]).run()
+    assert _metrics(at)["Cells"] == "1"
+
+
+def test_save_upload_limits(tmp_path):
+    from core.uploads import UploadError, save_upload, slug
+
+    assert slug("../../a b.c.png") == "a-b-c" and slug("...") == "upload" and "/" not in slug("a/..\\b")
+    good = png_bytes(make_photo(20, 20))
+    with pytest.raises(UploadError, match="over the limit"):
+        save_upload(tmp_path, "big.png", good, max_bytes=len(good) - 1)
+    with pytest.raises(UploadError, match="not accepted"):
+        save_upload(tmp_path, "cut.png", good[: len(good) // 2])
+    saved = save_upload(tmp_path, "ok.jpeg", good)  # the suffix comes from the content, not the name
+    assert saved.path.suffix == ".png" and saved.path.parent == tmp_path and (saved.width, saved.height) == (20, 20)
+    assert list(tmp_path.iterdir()) == [saved.path]
+
+
+def test_baseline_parameters_reach_the_spec(app_store, monkeypatch):
+    from core import launcher
+
+    at = app_test("workbench/sweeps.py")
+    at.text_input(key="sw_testset_path").set_value(str(app_store.images)).run()
+    at.multiselect(key="sw_baselines").set_value(["canny"]).run()
+    at.text_input(key="sw_baseline_params").set_value("canny.nope=3").run()
+    assert any("nope" in e.value for e in at.error)  # unknown parameter: explained, launch disabled
+    assert at.button(key="sw_launch").disabled
+    at.text_input(key="sw_baseline_params").set_value("canny.low=30, canny.blur_sigma=1.5").run()
+    assert _metrics(at)["Cells"] == "3" and _metrics(at)["Already in the store"] == "0"
+    started = []
+    monkeypatch.setattr(launcher, "launch", lambda spec, db, **kw: started.append(spec) or launcher.Launch(
+        spec.spec_hash(), 1, [], db / "x.log", db, "now"))
+    at.button(key="sw_launch").click().run()
+    assert_no_exception(at)
+    assert started[0].baseline_params == {"canny": {"low": 30, "blur_sigma": 1.5}}

@@ -1,0 +1,403 @@
+"""End to end in a real browser: ``workbench ui`` driven by Playwright in headless Chromium.
+
+The store is filled by real sweeps (one of them by ``workbench sweep``); the
+tests open the grid, check every image loads and no exception shows, mark a
+preferred cell and a label and find them after a reload and in the
+Preferences counts, launch a sweep from the form and watch it finish across
+a reload (same cells as the CLI gives), cancel one and resume it, and save
+the Compare page with a locked zoom across 424 vs 848 to docs/compare-zoom.png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.app_helpers import REPO_ROOT, make_photo, run_sweep_quietly, tiny_net, worker_env, write_png
+
+pytest_plugins = ["tests.app_fixtures"]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+SCREENSHOT = REPO_ROOT / "docs" / "compare-zoom.png"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium "
+                                                     "(apt-get install -y chromium)"),
+]
+playwright_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (pip)")
+expect = playwright_api.expect
+expect.set_options(timeout=20_000)  # a busy 2-core machine renders slowly
+
+ALL_IMAGES_LOADED = """(n) => {
+    const imgs = [...document.querySelectorAll('img')];
+    return imgs.length >= n && imgs.every(i => i.complete && i.naturalWidth > 0);
+}"""
+
+
+# --------------------------------------------------------------------------- store, server, browser
+
+
+def _cli(args: list[str], env: dict) -> dict:
+    out = subprocess.run([sys.executable, "-m", "core.cli", *args], env=env, cwd=REPO_ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def store(swept, tmp_path_factory):
+    """A store with three sweeps: the small one, "real" (by ``workbench sweep``, 424 and 848) and "many" (50 images)."""
+    import cv2
+    from skimage import data
+
+    from core.checkpoints import save_checkpoint
+    from core.sweeps import SweepSpec
+
+    base = tmp_path_factory.mktemp("browser")
+    small = swept.copy_to(base / "store")
+    env = worker_env()
+    env["WORKBENCH_WEIGHTS"] = str(small.weights)
+    # The demo Sketch Net: random but image-dependent at this gain, so 424 and 848 differ visibly.
+    demo = save_checkpoint(tiny_net("sketchnet_deep", 1, gain=2.7), small.weights / "G_demo.safetensors",
+                           "sketchnet_deep", {"note": "random weights for the screenshot"})
+    photos = base / "testsets" / "photos"
+    for name, img in (("astronaut", data.astronaut()), ("chelsea", data.chelsea())):
+        h, w = img.shape[:2]
+        write_png(photos / f"{name}.png", cv2.resize(img, (320, round(320 * h / w)), interpolation=cv2.INTER_AREA))
+    real = _cli(["sweep", "--images", str(photos), "--sketch-checkpoint", str(demo), "--resolution", "424", "848",
+                 "--baseline", "xdog", "--name", "real", "--db", str(small.db), "--json", "--no-progress"], env)
+    assert real["failed"] == 0 and real["cells"] == 6
+    many = base / "testsets" / "many"
+    for i in range(50):
+        write_png(many / f"m{i:02d}.png", make_photo(72, 96, seed=100 + i))
+    summary = run_sweep_quietly(SweepSpec(images=[str(many)], sketch_checkpoints=[str(small.checkpoints["sketch"])],
+                                          baselines=["canny", "xdog", "pencil"], resolutions=[64], device="cpu",
+                                          name="many"), small.db)
+    assert summary.cells == 200 and summary.failed == 0
+    return small, env, real["sweep_id"], summary.sweep_id
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(store, tmp_path_factory):
+    """``workbench ui --db DB --port FREE`` in its own session; killed (whole group) at the end."""
+    small, env, _, _ = store
+    env = dict(env, WORKBENCH_USER="browser")
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("ui") / "ui.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "core.cli", "ui", "--db", str(small.db), "--port", str(port)],
+                            env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            log.close()
+            pytest.fail("workbench ui did not start: " + Path(log.name).read_text()[-2000:])
+        time.sleep(0.3)
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _loaded(page, at_least: int, timeout: float = 30_000) -> None:
+    page.wait_for_function(ALL_IMAGES_LOADED, arg=at_least, timeout=timeout)
+
+
+def _no_exception(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0
+    text = page.inner_text("body")
+    assert "Traceback" not in text and "Error:" not in text.replace("Last error:", "")
+
+
+def _open(page, url: str, path: str = "") -> None:
+    page.goto(url + path)
+    page.wait_for_selector('[data-testid="stHeading"] h1')
+
+
+def _choose(page, box, option: str) -> None:
+    """Open a selectbox/multiselect (``box``: its input) and click ``option``; retried while the app reruns."""
+    for attempt in range(4):
+        box.click()
+        try:
+            page.get_by_role("option", name=option).first.click(timeout=8_000)
+            return
+        except playwright_api.TimeoutError:
+            if attempt == 3:
+                raise
+
+
+def _select(page, key: str, option: str) -> None:
+    """Pick ``option`` in the selectbox or multiselect with widget key ``key``."""
+    _choose(page, page.locator(f".st-key-{key} input").first, option)
+
+
+def _type(page, key: str, text: str) -> None:
+    box = page.locator(f".st-key-{key} input").first
+    box.fill(text)
+    box.press("Enter")
+
+
+def _wait_db(query, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = query()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def _sweep(db: Path, name: str) -> dict | None:
+    from core.store import Store
+
+    with Store(db) as s:
+        return next((x for x in s.sweeps() if x["name"] == name), None)
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_grid_shows_every_output_image_without_exceptions(server, page):
+    _open(page, server)
+    expect(page.locator(".st-key-cmp_grid")).to_be_visible()
+    _loaded(page, 9)
+    images = page.locator(".st-key-cmp_grid img")
+    assert images.count() >= 9
+    _no_exception(page)
+
+
+def test_fifty_images_by_four_columns_open_quickly(server, page, store, record_property):
+    _open(page, server)
+    _loaded(page, 9)
+    _select(page, "cmp_sweep", f"#{store[3]} many")
+    _select(page, "cmp_page_size", "50")
+    started = time.monotonic()
+    page.wait_for_function("() => document.querySelectorAll('.st-key-cmp_grid img').length >= 250")
+    _loaded(page, 250, timeout=60_000)
+    seconds = time.monotonic() - started
+    record_property("grid_50x4_seconds", round(seconds, 2))
+    print(f"50 images x 4 columns (250 images with the inputs) loaded in {seconds:.2f} s")
+    headers = page.locator(".st-key-cmp_grid strong").all_inner_texts()
+    assert sum(h.startswith(("A ·", "B ·", "C ·", "D ·")) for h in headers) == 4
+    _no_exception(page)
+    assert seconds < 15  # ~2 s on an idle machine; generous for a busy shared one
+
+
+def test_preferred_mark_and_label_survive_reload_and_are_counted(server, page, store):
+    from core.store import Store
+
+    small = store[0]
+    _open(page, server)
+    _loaded(page, 9)
+    first = page.locator('[class*="st-key-pref_"]').first
+    first.get_by_role("radio", name="B").click()
+    marks = _wait_db(lambda: Store(small.db).preferences(), 15, "the preferred mark in the store")
+    assert marks[0]["author"] == "browser" and marks[0]["value"] == "canny"
+
+    page.reload()
+    _loaded(page, 9)
+    expect(page.locator('[class*="st-key-pref_"]').first.get_by_role("radio", name="B")).to_have_attribute(
+        "aria-checked", "true")
+
+    opener = page.locator('[class*="st-key-open_"] button').first
+    opener.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text("Cropped input", exact=True)).to_be_visible()
+    _choose(page, dialog.locator('[data-testid="stMultiSelect"] input'), "double contour")
+    dialog.get_by_text("Cropped input", exact=True).click()  # close the option list without closing the dialog
+    dialog.get_by_role("button", name="Save tags").click()
+    expect(dialog).to_have_count(0)
+    tags = _wait_db(lambda: Store(small.db).tags(), 15, "the tag in the store")
+    assert [(t["label"], t["author"]) for t in tags] == [("double contour", "browser")]
+
+    page.reload()
+    _loaded(page, 9)
+    expect(page.locator(".st-key-cmp_grid").get_by_text("double contour")).to_be_visible()
+    _no_exception(page)
+
+    page.get_by_role("link", name="Preferences").click()
+    others = [c for c in json.loads(marks[0]["candidates_json"]) if c != "canny"]
+    assert others
+    for other in others:
+        expect(page.get_by_text(f"canny preferred over {other} in 1 of 1 rows").first).to_be_visible()
+    expect(page.locator('[data-testid="stPlotlyChart"]')).to_be_visible()
+    _no_exception(page)
+
+
+def test_screenshot_of_a_locked_zoom_across_424_vs_848(server, page, store):
+    page.set_viewport_size({"width": 1400, "height": 1500})
+    _open(page, server)
+    _loaded(page, 9)
+    _select(page, "cmp_sweep", f"#{store[2]} real")
+    page.locator(".st-key-preset_resolution button").first.click()
+    expect(page.locator(".st-key-cmp_grid").get_by_text("A · 424")).to_be_visible()
+    _select(page, "cmp_columns", "xdog")  # a classical baseline beside them
+    page.get_by_text("Look closely").click()
+    page.locator(".st-key-cmp_view").get_by_text("Zoom").click()
+    scale = page.locator('.st-key-cmp_zoom_scale input[type="range"]')
+    scale.focus()
+    scale.press("ArrowLeft")
+    scale.press("ArrowLeft")  # scale 4 -> 2: a region half the image wide and high
+    expect(page.locator('.st-key-cmp_zoom_scale [data-testid="stSliderThumbValue"]')).to_have_text("2")
+    expect(page.locator('[data-testid="stIFrame"]')).to_have_count(1)  # the before/after slider (collapsed)
+    # every crop: cut from the full-resolution sketch, enlarged at least to 384 px
+    page.wait_for_function("""() => {
+        const imgs = [...document.querySelectorAll('.st-key-cmp_grid [data-testid="stImage"] img')];
+        const crops = imgs.filter(i => i.naturalWidth >= 384);
+        return crops.length === 6 && imgs.every(i => i.complete && i.naturalWidth > 0);
+    }""")
+    _loaded(page, 8)
+    _no_exception(page)
+    headers = page.locator(".st-key-cmp_grid strong").all_inner_texts()
+    assert [h for h in headers if " · " in h] == ["A · 424", "B · 848", "C · xdog"]
+    page.mouse.move(0, 0)
+    time.sleep(0.5)  # let the last image paint
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert SCREENSHOT.stat().st_size > 50_000
+
+
+def _fill_sweep_form(page, images: Path, resolutions: str, name: str, masks: list[str] = (), extra=None):
+    _type(page, "sw_testset_path", str(images))
+    _select(page, "sw_sketch", "G_tiny.safetensors (sketchnet_deep, width 0.0625)")
+    for mask in masks:
+        _select(page, "sw_mask", mask)
+    _type(page, "sw_resolutions", resolutions)
+    if extra:
+        extra(page)
+    _type(page, "sw_name", name)
+
+
+def test_sweep_from_the_form_finishes_across_a_reload_like_the_cli(server, page, store, tmp_path):
+    from core.cli import result_records
+    from core.store import Store
+    from workbench.media import read
+
+    small, env = store[0], store[1]
+    # The CLI with the same flags, into another store, runs meanwhile: it must give the same cells and sketches.
+    other = tmp_path / "cli" / "cli.db"
+    cli = subprocess.Popen([sys.executable, "-m", "core.cli", "sweep", "--images", str(small.images),
+                            "--sketch-checkpoint", str(small.checkpoints["sketch"]), "--resolution", "64", "96",
+                            "--db", str(other), "--json", "--no-progress"], env=env, cwd=REPO_ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _open(page, server, "/sweeps")
+    _fill_sweep_form(page, small.images, "64, 96", "from the browser")
+    expect(page.get_by_text("Cells", exact=True)).to_be_visible()
+    expect(page.locator('[data-testid="stMetricValue"]').first).to_have_text("6")
+    page.locator(".st-key-sw_launch button").click()
+    expect(page.get_by_text("Launched", exact=False)).to_be_visible()
+    page.reload()  # the worker does not belong to the page
+    _open(page, server, "/sweeps")
+    sweep = _wait_db(lambda: (s := _sweep(small.db, "from the browser")) and s["status"] == "done" and s, 90,
+                     "the sweep launched from the form")
+    assert (sweep["done"], sweep["failed"], sweep["cells_total"]) == (6, 0, 6)
+    expect(page.locator(f".st-key-sweep_{sweep['id']}").get_by_text("done", exact=True)).to_be_visible(timeout=30_000)
+    _no_exception(page)
+
+    out, err = cli.communicate(timeout=120)
+    assert cli.returncode == 0, err
+    with Store(small.db) as a, Store(other) as b:
+        app_records = {r["cell_key"]: r for r in result_records(a, sweep["id"])}
+        cli_records = {r["cell_key"]: r for r in result_records(b, None)}
+    assert set(app_records) == set(cli_records)
+    for key, rec in app_records.items():
+        assert rec["status"] == cli_records[key]["status"] == "done"
+        mine, theirs = read(rec["sketch_path"]).astype(int), read(cli_records[key]["sketch_path"]).astype(int)
+        assert np.abs(mine - theirs).max() <= 1
+
+    # and the grid shows them
+    _open(page, server)
+    _loaded(page, 9)
+    _select(page, "cmp_sweep", f"#{sweep['id']} from the browser")
+    expect(page.locator(".st-key-cmp_grid").get_by_text("A · 64")).to_be_visible()
+    page.wait_for_function("() => document.querySelectorAll('.st-key-cmp_grid [data-testid=\"stImage\"] img')"
+                           ".length === 9")
+    _loaded(page, 9)
+    _no_exception(page)
+
+
+def test_cancel_stops_a_running_sweep_and_resume_finishes_it(server, page, store):
+    from core.launcher import pid_alive
+
+    small = store[0]
+    _open(page, server, "/sweeps")
+
+    def more_axes(page):
+        _select(page, "sw_mask_modes", "hard")
+        _type(page, "sw_softctrs", "0.3, 0.5, 0.7")
+        _select(page, "sw_gammas", "off")
+
+    _fill_sweep_form(page, small.images, "64, 96, 128, 160", "to cancel",
+                     masks=["MaskNet_v2_stage1.safetensors (masknet_v2, width 0.0625)"], extra=more_axes)
+    expect(page.locator('[data-testid="stMetricValue"]').first).to_have_text(str(3 * (4 * 2 + 4 * 2 * 3 * 2)))
+    page.locator(".st-key-sw_launch button").click()
+    running = _wait_db(lambda: (s := _sweep(small.db, "to cancel")) and s["status"] == "running" and s["done"] and s,
+                       90, "the sweep to run")
+    page.locator(f".st-key-cancel_{running['id']} button").first.click()
+    stopped = _wait_db(lambda: (s := _sweep(small.db, "to cancel")) and s["status"] == "cancelled" and s, 30,
+                       "the sweep to stop")
+    assert stopped["done"] < stopped["cells_total"]
+    _wait_db(lambda: not pid_alive(running["pid"]), 15, "the worker to end")
+
+    # A click that lands while the page reruns can be lost; clicking again is safe (a running sweep is refused).
+    for _ in range(3):
+        page.locator(f".st-key-resume_{running['id']} button").first.click(timeout=30_000)
+        try:
+            _wait_db(lambda: _sweep(small.db, "to cancel")["status"] != "cancelled", 20, "the resume")
+            break
+        except pytest.fail.Exception:
+            continue
+    done = _wait_db(lambda: (s := _sweep(small.db, "to cancel")) and s["status"] == "done" and s, 120,
+                    "the resumed sweep")
+    assert done["id"] == running["id"] and done["done"] == done["cells_total"]
+    expect(page.locator(f".st-key-sweep_{done['id']}").get_by_text("done", exact=True)).to_be_visible(timeout=30_000)
+    _no_exception(page)

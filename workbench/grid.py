@@ -1,0 +1,375 @@
+"""Building the comparison grid from cell records: axes, values, fixed settings, columns, rows, presets.
+
+Plain functions over the store's cell dicts (``Store.results()``), testable
+without Streamlit. Every axis value is a display string; ``None`` means the
+field does not apply to that cell (e.g. the mask mode of a background-off
+cell, the resolution of a baseline). Such a cell passes any fixed value of
+that axis, so baselines sit beside the checkpoints whatever the fixed
+resolution or mask mode. On a column axis a baseline gets a column of its
+own (its method name).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+# Config fields offered as axes, in the order the page lists them.
+AXES: dict[str, str] = {
+    "sketch_checkpoint": "Sketch checkpoint / method",
+    "mask_checkpoint": "Mask checkpoint",
+    "resolution": "Resolution",
+    "mask_mode": "Mask mode",
+    "softctr": "softctr",
+    "gamma": "Gamma",
+    "merge": "Merge",
+    "background": "Background",
+    "precision": "Precision",
+    "vectorize": "Vectorize",
+    "profile": "Profile",
+    "baseline_params": "Baseline parameters",
+}
+NO_MASK = "none (background off)"
+NA = "n/a"
+STATUS_RANK = {"done": 0, "failed": 1, "pending": 2}
+KEY_METRICS = (("ink_coverage", "ink", "{:.0%}"), ("strokes", "strokes", "{:.0f}"), ("edge_f1", "F1", "{:.2f}"),
+               ("ssim", "SSIM", "{:.2f}"))
+
+
+def _on_off(v) -> str | None:
+    return None if v is None else ("on" if v else "off")
+
+
+def axis_value(cell: dict, axis: str) -> str | None:
+    """The display value of ``axis`` for a cell, or None where the axis does not apply to it."""
+    baseline = cell.get("method") not in (None, "checkpoint")
+    if axis == "sketch_checkpoint":
+        return cell["method"] if baseline else cell.get("sketch_checkpoint")
+    if axis == "baseline_params":
+        # Prefixed with the method: parameters of one baseline say nothing about another's cells.
+        return f"{cell['method']}: {_params(cell.get('baseline_params')) or 'defaults'}" if baseline else None
+    if axis == "vectorize":
+        return _on_off(cell.get("vectorize"))
+    if baseline:
+        return None
+    if axis == "mask_checkpoint":
+        return cell.get("mask_checkpoint") or NO_MASK
+    if axis in ("mask_mode", "softctr") and not cell.get("background"):
+        return None
+    value = cell.get(axis)
+    if value is None:
+        return None
+    if axis in ("gamma", "merge", "background"):
+        return _on_off(value)
+    if axis == "softctr":
+        return f"{float(value):g}"
+    return str(value)
+
+
+def _params(text: str | None) -> str | None:
+    if not text:
+        return None
+    try:
+        return ", ".join(f"{k}={v}" for k, v in json.loads(text).items())
+    except (ValueError, AttributeError):
+        return str(text)
+
+
+def _sort_key(value: str):
+    """Numbers in numeric order, then text; the no-mask value last among masks."""
+    try:
+        return (0, float(value), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, "~" if value == NO_MASK else str(value))
+
+
+def axis_options(cells: list[dict], axis: str) -> list[str]:
+    """The distinct values (that apply) of ``axis`` among ``cells``, in natural order (checkpoints before baselines)."""
+    values = {v for c in cells if (v := axis_value(c, axis)) is not None}
+    if axis == "sketch_checkpoint":
+        return sorted(values, key=lambda v: (not _is_checkpoint_label(v), _sort_key(v)))
+    return sorted(values, key=_sort_key)
+
+
+def _is_checkpoint_label(value: str) -> bool:
+    """Checkpoint labels are ``file@sha8``; baseline names never hold an ``@``."""
+    return "@" in str(value)
+
+
+def varying_axes(cells: list[dict]) -> list[str]:
+    """Axes with at least two values among ``cells`` (baseline parameters: two for the same baseline)."""
+    out = []
+    for axis in AXES:
+        options = axis_options(cells, axis)
+        if axis == "baseline_params":
+            methods = [v.split(":", 1)[0] for v in options]
+            if len(methods) > len(set(methods)):
+                out.append(axis)
+        elif len(options) > 1:
+            out.append(axis)
+    return out
+
+
+def settings_of(cell: dict) -> dict[str, str]:
+    """Every axis that applies to the cell, with its display value."""
+    return {a: v for a in AXES if (v := axis_value(cell, a)) is not None}
+
+
+def describe_settings(settings: dict[str, str], skip: tuple[str, ...] = ()) -> str:
+    """``"Resolution 424 · Mask mode soft · ..."``: full settings in one line."""
+    return " · ".join(f"{AXES[a]} {v}" for a, v in settings.items() if a not in skip)
+
+
+def key_numbers(cell: dict) -> str:
+    """The cell's key numbers in one line: seconds and the main metrics that were computed."""
+    parts = []
+    if cell.get("seconds") is not None:
+        parts.append(f"{cell['seconds']:.2f} s")
+    for column, name, fmt in KEY_METRICS:
+        value = cell.get(column)
+        if value is not None and value == value:  # NaN is not a number to show
+            parts.append(f"{name} {fmt.format(value)}")
+    return " · ".join(parts)
+
+
+# --------------------------------------------------------------------------- fixed axes
+
+
+def matches(cell: dict, fixed: dict[str, str]) -> bool:
+    """Whether a cell fits the fixed settings (an axis that does not apply to it always fits)."""
+    for axis, wanted in fixed.items():
+        value = axis_value(cell, axis)
+        if value is None or value == wanted:
+            continue
+        if axis == "baseline_params" and value.split(":", 1)[0] != str(wanted).split(":", 1)[0]:
+            continue  # another baseline's parameters
+        if axis == "sketch_checkpoint" and cell.get("method") != "checkpoint" and _is_checkpoint_label(wanted):
+            continue  # a baseline has no Sketch Net: it sits beside whichever one is fixed
+        return False
+    return True
+
+
+def resolve_fixed(cells: list[dict], axes: list[str], wanted: dict[str, str | None]) -> dict[str, tuple[list[str], str]]:
+    """Options and chosen value of each fixed axis, in order, each offering only values that still exist.
+
+    An axis's options come from the cells that fit the axes fixed before it; a
+    wanted value that no longer exists falls back to the first option. Axes
+    with no applicable value are left out.
+    """
+    result: dict[str, tuple[list[str], str]] = {}
+    remaining = cells
+    for axis in axes:
+        options = axis_options(remaining, axis)
+        if not options:
+            continue
+        value = wanted.get(axis)
+        if value not in options:
+            value = options[0]
+        result[axis] = (options, value)
+        remaining = [c for c in remaining if matches(c, {axis: value})]
+    return result
+
+
+# --------------------------------------------------------------------------- grid
+
+
+@dataclass
+class Column:
+    """One column of the grid: the values of the column axes and what every cell in it shares."""
+
+    key: tuple[str, ...]
+    label: str
+    letter: str = ""
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Row:
+    """One image: its cells by column key (None where the combination is missing)."""
+
+    key: str  # the image's sha256
+    name: str
+    test_set: str
+    image_path: str | None
+    cells: dict[tuple[str, ...], dict | None] = field(default_factory=dict)
+
+
+@dataclass
+class Grid:
+    """Columns x rows of cells for one comparison."""
+
+    axes: list[str]
+    fixed: dict[str, str]
+    columns: list[Column]
+    rows: list[Row]
+    hidden: int = 0  # cells left out because another cell held the same slot
+
+    @property
+    def axis_name(self) -> str:
+        return " / ".join(self.axes)
+
+    def column(self, key: tuple[str, ...]) -> Column:
+        return next(c for c in self.columns if c.key == key)
+
+
+def column_key(cell: dict, axes: list[str]) -> tuple[str, ...]:
+    """The column a cell belongs to: its column-axis values; a baseline where they do not apply: its name."""
+    values = [axis_value(cell, a) for a in axes]
+    if any(v is None for v in values) and cell.get("method") not in (None, "checkpoint"):
+        return tuple([cell["method"]] + [""] * (len(axes) - 1))
+    return tuple(NA if v is None else v for v in values)
+
+
+def column_label(key: tuple[str, ...]) -> str:
+    return " / ".join(v for v in key if v)
+
+
+def _column_order(key: tuple[str, ...], baselines: set[str]):
+    return (key[0] in baselines, [_sort_key(v) for v in key])
+
+
+def build_grid(cells: list[dict], axes: list[str], fixed: dict[str, str] | None = None,
+               columns: list[str] | None = None) -> Grid:
+    """Arrange ``cells`` into a grid: one column per value (combination) of ``axes``, one row per image.
+
+    ``fixed`` filters cells (see :func:`matches`); ``columns`` keeps only the
+    column labels listed (None: all). When two cells land in the same slot the
+    done one wins, then the newest; the others are counted in ``hidden``.
+    """
+    fixed = dict(fixed or {})
+    kept = [c for c in cells if matches(c, fixed)]
+    baselines = {c["method"] for c in kept if c.get("method") not in (None, "checkpoint")}
+    slots: dict[tuple[str, tuple[str, ...]], dict] = {}
+    hidden = 0
+    for cell in kept:
+        key = column_key(cell, axes)
+        if columns is not None and column_label(key) not in columns:
+            continue
+        slot = (cell["image_sha256"], key)
+        other = slots.get(slot)
+        if other is None:
+            slots[slot] = cell
+            continue
+        hidden += 1
+        rank = (STATUS_RANK.get(cell.get("status"), 3), -(cell.get("id") or 0))
+        if rank < (STATUS_RANK.get(other.get("status"), 3), -(other.get("id") or 0)):
+            slots[slot] = cell
+    keys = sorted({k for _, k in slots}, key=lambda k: _column_order(k, baselines))
+    cols = []
+    for i, key in enumerate(keys):
+        members = [c for (_, k), c in slots.items() if k == key]
+        shared = _shared_settings(members)
+        cols.append(Column(key, column_label(key), _letter(i), shared))
+    rows: dict[str, Row] = {}
+    for (image, key), cell in slots.items():
+        row = rows.get(image)
+        if row is None:
+            row = rows[image] = Row(image, cell.get("image_name") or image[:12], cell.get("test_set") or "",
+                                    cell.get("image_path"))
+        row.cells[key] = cell
+    for row in rows.values():
+        for key in keys:
+            row.cells.setdefault(key, None)
+    ordered = sorted(rows.values(), key=lambda r: (r.test_set, r.name, r.key))
+    return Grid(list(axes), fixed, cols, ordered, hidden)
+
+
+def _letter(i: int) -> str:
+    letters = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        letters = chr(65 + r) + letters
+    return letters
+
+
+def _shared_settings(cells: list[dict]) -> dict[str, str]:
+    """The settings every cell of a column has in common (the column header's full settings)."""
+    if not cells:
+        return {}
+    first = settings_of(cells[0])
+    return {a: v for a, v in first.items() if all(axis_value(c, a) == v for c in cells[1:])}
+
+
+def paginate(rows: list, page: int, size: int) -> tuple[list, int]:
+    """Rows of page ``page`` (1-based, clamped) and the number of pages."""
+    pages = max(1, -(-len(rows) // size))
+    page = min(max(1, page), pages)
+    return rows[(page - 1) * size : page * size], pages
+
+
+def filter_rows(rows: list[Row], tags_by_cell: dict[int, list[dict]], labels: list[str],
+                preferred_rows: set[str], preference: str = "all") -> list[Row]:
+    """Rows having a cell tagged with any of ``labels`` (if any), and marked or not (``preference``).
+
+    ``preference``: ``"all"``, ``"marked"`` (a preferred cell in this comparison) or ``"unmarked"``.
+    """
+    out = []
+    wanted = set(labels)
+    for row in rows:
+        if wanted:
+            tagged = {t["label"] for c in row.cells.values() if c for t in tags_by_cell.get(c["id"], [])}
+            if not tagged & wanted:
+                continue
+        if preference == "marked" and row.key not in preferred_rows:
+            continue
+        if preference == "unmarked" and row.key in preferred_rows:
+            continue
+        out.append(row)
+    return out
+
+
+# --------------------------------------------------------------------------- presets
+
+
+@dataclass
+class Preset:
+    """A one-click comparison: a column axis and the columns to show."""
+
+    name: str
+    axis: str
+    values: list[str]
+
+
+_STAGE = re.compile(r"stage[\s_-]*([12])(?!\d)", re.IGNORECASE)
+
+
+def checkpoint_stage(file_name: str, metadata: dict | None = None) -> int | None:
+    """1 or 2 when a Mask Net's file name or metadata says stage1/stage2, else None."""
+    texts = [file_name or ""]
+    for key, value in (metadata or {}).items():
+        if str(key).lower() == "stage" and str(value).strip() in ("1", "2"):
+            return int(str(value).strip())
+        texts.append(f"{key} {value}")
+    for text in texts:
+        m = _STAGE.search(text)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def presets(cells: list[dict], checkpoints: list[dict]) -> list[Preset]:
+    """The presets the data supports: "424 vs 848", "soft vs hard", "stage1 vs stage2"."""
+    found = []
+    resolutions = axis_options(cells, "resolution")
+    if "424" in resolutions and "848" in resolutions:
+        found.append(Preset("424 vs 848", "resolution", ["424", "848"]))
+    modes = axis_options(cells, "mask_mode")
+    if "soft" in modes and "hard" in modes:
+        found.append(Preset("soft vs hard", "mask_mode", ["soft", "hard"]))
+    stages: dict[int, list[str]] = {}
+    masks = set(axis_options(cells, "mask_checkpoint"))
+    for ckpt in checkpoints:
+        if ckpt.get("label") not in masks:
+            continue
+        try:
+            metadata = json.loads(ckpt.get("metadata_json") or "{}")
+        except ValueError:
+            metadata = {}
+        stage = checkpoint_stage(ckpt.get("file_name") or ckpt["label"], metadata)
+        if stage:
+            stages.setdefault(stage, []).append(ckpt["label"])
+    if stages.get(1) and stages.get(2):
+        found.append(Preset("stage1 vs stage2", "mask_checkpoint", sorted(stages[1]) + sorted(stages[2])))
+    return found
