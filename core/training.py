@@ -54,6 +54,7 @@ import torch.utils.deterministic  # holds the fill_uninitialized_memory switch
 from torch import nn
 from tqdm import tqdm
 
+from core import curves
 from core.checkpoints import save_checkpoint
 from core.datasets import MANIFEST_NAME, DatasetError, load_test_set, make_pencil_drawing
 from core.devices import resolve_device
@@ -63,7 +64,7 @@ from core.pipeline import MASK_SIDE, apply_gamma
 
 SKETCH_LOSSES = ("loss_G_L1", "loss_G_GAN", "loss_D")
 MASK_LOSSES = ("loss_mask",)
-CURVE_INDEX_COLUMNS = ("epoch", "global_iter")
+CURVE_INDEX_COLUMNS = curves.CURVE_INDEX_COLUMNS
 SKETCH_INPUT_GAMMA = 2.0  # the pipeline's gamma step on the Sketch Net's input
 GAN_LOSSES = ("lsgan", "bce")
 SKETCH_TARGETS = ("pencil", "drawing")
@@ -85,7 +86,7 @@ class TrainingDataError(TrainingError):
     """A training set folder is missing, malformed or lacks what the chosen training needs."""
 
 
-class CurveFormatError(TrainingError):
+class CurveFormatError(TrainingError, curves.CurveFormatError):
     """A training-curve CSV is not in the ``epoch,global_iter,<losses>`` format."""
 
 
@@ -490,7 +491,7 @@ def train_sketch(
     criterion = _gan_criterion(gan_loss)
 
     with _Determinism(seed, threads):
-        gen = build_network(architecture, width).to(dev).train()
+        gen = init_sketch_net(build_network(architecture, width)).to(dev).train()
         disc = PatchDiscriminator(width).to(dev).train()
         opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.999))
@@ -517,6 +518,29 @@ def train_sketch(
             progress=progress, desc=f"train {prefix}",
         )  # fmt: skip
     return TrainResult(*paths, steps=steps, final_losses=last, seconds=seconds, data=provenance)
+
+
+def init_sketch_net(net: nn.Module) -> nn.Module:
+    """Initialise a Sketch Net for training so the signal survives its BatchNorm eps of 0.8.
+
+    With PyTorch's default init, activations shrink at every block (eps 0.8
+    dwarfs their variance) and the output of the deep net is constant from
+    the first step, so nothing trains. Kaiming-normal convolutions plus a
+    BatchNorm scale of sqrt(1 + eps) keep activations near unit scale through
+    all 22 blocks.
+    """
+    import math
+
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            # A transposed conv's weight is (in, out, k, k): its fan towards the output is "fan_out".
+            mode = "fan_in" if isinstance(m, nn.Conv2d) else "fan_out"
+            nn.init.kaiming_normal_(m.weight, mode=mode, nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.constant_(m.weight, math.sqrt(1.0 + m.eps))
+            nn.init.zeros_(m.bias)
+    return net
 
 
 def train_mask(
@@ -614,7 +638,7 @@ def train_mask(
 
 
 def read_curve(csv_path: Path | str) -> dict[str, np.ndarray]:
-    """Read a training curve in the original CSV format into columns.
+    """Read a training curve in the original CSV format into columns (see :func:`core.curves.parse_curve`).
 
     The header is ``epoch,global_iter`` followed by one or more loss names;
     every row has one value per column. ``epoch`` and ``global_iter`` must be
@@ -637,37 +661,8 @@ def read_curve(csv_path: Path | str) -> dict[str, np.ndarray]:
         raise CurveFormatError(f"curve {path} does not exist; check the path") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CurveFormatError(f"curve {path} is not a readable text CSV ({exc}); export it again as CSV") from None
-    rows = [(n, row) for n, row in enumerate(csv.reader(text.splitlines()), 1) if any(c.strip() for c in row)]
-    expected = "epoch,global_iter,<loss columns>"
-    if not rows:
-        raise CurveFormatError(f"curve {path} is empty; it needs the header {expected}")
-    header = [c.strip() for c in rows[0][1]]
-    if tuple(header[:2]) != CURVE_INDEX_COLUMNS or len(header) < 3:
-        raise CurveFormatError(
-            f"curve {path} has header {','.join(header)!r}; expected {expected} with at least one loss column"
-        )
-    if len(set(header)) != len(header) or not all(header):
-        raise CurveFormatError(f"curve {path} has empty or repeated column names in its header; rename them")
-    columns: dict[str, list] = {name: [] for name in header}
-    for line, row in rows[1:]:
-        if len(row) != len(header):
-            raise CurveFormatError(
-                f"curve {path} line {line} has {len(row)} values for {len(header)} columns; fix or delete that line"
-            )
-        for i, (name, cell) in enumerate(zip(header, row)):
-            try:
-                value = float(cell)
-            except ValueError:
-                raise CurveFormatError(
-                    f"curve {path} line {line}: {name} is {cell.strip()!r}, not a number; fix or delete that line"
-                ) from None
-            if i < 2:
-                if not (math.isfinite(value) and value.is_integer()):
-                    raise CurveFormatError(
-                        f"curve {path} line {line}: {name} is {cell.strip()!r}, not a whole number; fix that line"
-                    )
-                value = int(value)
-            columns[name].append(value)
-    return {
-        name: np.asarray(values, np.int64 if i < 2 else np.float64) for i, (name, values) in enumerate(columns.items())
-    }
+    try:
+        return curves.parse_curve(text, f"curve {path}")
+    except curves.CurveFormatError as exc:
+        # Re-raised as this module's kind, which is also a TrainingError (the CLI reports those in one line).
+        raise CurveFormatError(str(exc)) from None
