@@ -314,3 +314,17 @@ def sketch_metrics(
         out["chamfer"] = chamfer_distance(sketch, reference)
         out["ssim"] = ssim(sketch, reference)
     return out
+
+
+def disagreement(sketches: list[np.ndarray], side: int = 64) -> float:
+    """How much several outputs for one image differ: mean pairwise absolute difference in [0, 1].
+
+    Each sketch (uint8 gray, any size) is area-resized to ``side x side`` so
+    outputs at different resolutions compare; fewer than two sketches give 0.
+    """
+    small = [cv2.resize(np.asarray(s), (side, side), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+             for s in sketches if s is not None]
+    pairs = [(a, b) for i, a in enumerate(small) for b in small[i + 1:]]
+    if not pairs:
+        return 0.0
+    return float(np.mean([np.abs(a - b).mean() for a, b in pairs]))

@@ -274,3 +274,35 @@ def test_baselines_stay_when_the_sketch_checkpoint_is_fixed():
     assert [c.label for c in grid.columns] == ["424", "848", "canny"]
     only = build_grid(cells, ["resolution"], {"sketch_checkpoint": "canny"})
     assert [c.label for c in only.columns] == ["canny"]
+
+
+def test_rows_sort_by_disagreement_most_first(app_store):
+    def row_names(at):
+        return [m.value.strip("*") for m in at.markdown if m.value.startswith("**") and m.value.endswith("g**")]
+
+    at = app_test()
+    by_name = row_names(at)
+    at.radio(key="cmp_sort").set_value("by disagreement (most first)").run()
+    assert_no_exception(at)
+    by_disagreement = row_names(at)
+    assert by_name and sorted(by_disagreement) == sorted(by_name)
+
+
+def test_vectorised_cells_show_vector_frames_svg_and_gif(app_store):
+    from core.store import Store
+    from tests.app_helpers import run_sweep_quietly, small_spec
+
+    spec = small_spec(app_store.images, app_store.checkpoints, vectorize=True, mask_checkpoints=[None],
+                      resolutions=[64], baselines=["canny"], name="vectorised")
+    run_sweep_quietly(spec, app_store.db)
+    with Store(app_store.db) as store:
+        vec = [c for c in store.results() if c["vectorize"] and c["status"] == "done"]
+    assert vec and all(c["svg_path"] and c["gif_path"] and c["vector_path"] for c in vec)
+    at = app_test()
+    at.radio(key="cmp_view").set_value("Vector frames").run()
+    assert_no_exception(at)
+    at.session_state["cmp_open_cell"] = vec[0]["id"]
+    at.run()
+    assert_no_exception(at)
+    assert any("Strokes (SVG)" in m.value for m in at.markdown)
+    assert any("Drawing order (GIF)" in m.value for m in at.markdown)

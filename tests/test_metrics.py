@@ -203,3 +203,15 @@ def test_sketch_metrics_keys_follow_metric_names():
 def test_every_metric_is_described():
     assert set(METRIC_DESCRIPTIONS) == set(METRIC_NAMES)
     assert all(isinstance(d, str) and d for d in METRIC_DESCRIPTIONS.values())
+
+
+def test_disagreement_is_the_mean_pairwise_difference():
+    from core.metrics import disagreement
+
+    white = np.full((10, 10), 255, np.uint8)
+    black = np.zeros((20, 20), np.uint8)  # another size: compared after resizing
+    assert disagreement([white, white]) == 0.0
+    assert disagreement([white, black]) == pytest.approx(1.0)
+    # pairs: (w, w) 0, (w, b) 1, (w, b) 1 -> mean 2/3
+    assert disagreement([white, white, black]) == pytest.approx(2 / 3)
+    assert disagreement([white]) == 0.0

@@ -16,13 +16,15 @@ import json
 
 import streamlit as st
 
+from core.metrics import disagreement
 from core.preferences import comparison_key
 from workbench import grid as G
 from workbench import media, state
 from workbench.components import before_after
 
 PAGE_SIZES = (5, 10, 25, 50)
-VIEWS = ("Thumbnails", "Zoom", "1:1")
+VIEWS = ("Thumbnails", "Zoom", "1:1", "Vector frames")
+SORTS = ("by name", "by disagreement (most first)")
 ONE_TO_ONE_SIDES = (128, 192, 256)
 NO_SECOND = "(none)"
 ALL = "(all)"
@@ -63,7 +65,7 @@ def render() -> None:
     _vocabulary(store)
     if grid.hidden:
         st.caption(f"{grid.hidden} cells share a slot with another cell and are hidden; fix more axes to see them.")
-    page_rows = _pagination(rows)
+    page_rows = _pagination(_sorted_rows(rows))
     _draw_grid(grid, page_rows, view, comparison, mine, tags_by_cell, me)
     if st.session_state.get("cmp_open_cell") is not None:
         _enlarge(st.session_state["cmp_open_cell"])
@@ -141,6 +143,24 @@ def _filters(rows: list[G.Row], tags_by_cell: dict, marked: set[str], vocabulary
     return G.filter_rows(rows, tags_by_cell, labels, marked, preference)
 
 
+def _sorted_rows(rows: list[G.Row]) -> list[G.Row]:
+    order = st.sidebar.radio("Sort rows", SORTS, key="cmp_sort",
+                             help="Disagreement: mean pixel difference between the row's outputs (thumbnails).")
+    if order == SORTS[0]:
+        return rows
+    store = state.store()
+
+    def score(row: G.Row) -> float:
+        images = []
+        for cell in row.cells.values():
+            if cell and cell.get("status") == "done" and cell.get("thumb_path"):
+                path = str(store.absolute(cell["thumb_path"]))
+                images.append(media.small_gray(path, media.mtime(path)))
+        return disagreement(images)
+
+    return sorted(rows, key=score, reverse=True)
+
+
 def _pagination(rows: list[G.Row]) -> list[G.Row]:
     left, right, info = st.columns([1, 1, 3])
     size = left.selectbox("Rows per page", PAGE_SIZES, index=1, key="cmp_page_size")
@@ -181,6 +201,11 @@ def _cell_image(cell: dict, region: dict) -> bytes | None:
     if region["view"] == "Thumbnails":
         path = str(store.absolute(cell.get("thumb_path")))
         return media.thumbnail_png(path, media.mtime(path))
+    if region["view"] == "Vector frames":
+        if not cell.get("vector_path"):
+            return None
+        path = str(store.absolute(cell["vector_path"]))
+        return media.fitted_png(path, media.mtime(path), 256)
     path = str(store.absolute(cell.get("sketch_path")))
     mode = "zoom" if region["view"] == "Zoom" else "1:1"
     return media.zoom_png(path, media.mtime(path), region["cx"], region["cy"], region["scale"], mode, region["side"])
@@ -297,6 +322,8 @@ def _draw_cell(cell: dict | None, region: dict, tags_by_cell: dict, preferred: i
         data = _cell_image(cell, region)
         if data:
             st.image(data, width="stretch" if region["view"] == "Zoom" else "content")
+        elif region["view"] == "Vector frames" and not cell.get("vector_path"):
+            st.caption("not vectorised (run the sweep with vectorise on)")
         else:
             st.warning("Output file missing.")
         star = "★ preferred · " if preferred == cell["id"] else ""
@@ -352,6 +379,8 @@ def _enlarge(cell_id: int) -> None:
             else:
                 st.caption({"mask_path": "no mask (background off or a baseline)",
                             "cropped_path": "no cropped input (a baseline)"}.get(column, "file missing"))
+    if cell.get("svg_path") or cell.get("gif_path"):
+        _strokes(store, cell)
     if cell["error"]:
         st.error(cell["error"])
     numbers = G.key_numbers(cell)
@@ -361,6 +390,24 @@ def _enlarge(cell_id: int) -> None:
         with st.expander("All metrics"):
             st.json(json.loads(cell["metrics_json"]))
     _tag_editor(cell)
+
+
+def _strokes(store, cell: dict) -> None:
+    """The vectorised strokes: the SVG and the drawing-order animation."""
+    left, right = st.columns(2)
+    for col, title, column in ((left, "Strokes (SVG)", "svg_path"), (right, "Drawing order (GIF)", "gif_path")):
+        with col:
+            st.markdown(f"**{title}**")
+            path = str(store.absolute(cell.get(column))) if cell.get(column) else None
+            data = media.file_bytes(path, media.mtime(path)) if path else None
+            if data is None:
+                st.caption("file missing")
+            elif column == "svg_path":
+                st.image(data.decode("utf-8"), width="stretch")
+                st.download_button("Download SVG", data, file_name=f"{cell['cell_key'][:12]}.svg",
+                                   mime="image/svg+xml", key=f"svg_dl_{cell['id']}")
+            else:
+                st.image(data, width="stretch")
 
 
 def _tag_editor(cell: dict) -> None:

@@ -139,3 +139,22 @@ def fitted_png(path: str, stamp: int, side: int, nearest: bool = False) -> bytes
     if img is None:
         return None
     return encode_png(enlarge(img, side) if nearest else fit(img, side))
+
+
+@st.cache_data(max_entries=4096, show_spinner=False)
+def small_gray(path: str, stamp: int, side: int = 64) -> np.ndarray | None:
+    """A cell's thumbnail as a small gray array, for comparing outputs (cached per file version)."""
+    img = read(path)
+    if img is None:
+        return None
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img
+    return cv2.resize(gray, (side, side), interpolation=cv2.INTER_AREA)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def file_bytes(path: str, stamp: int) -> bytes | None:
+    """A file's bytes (SVG, GIF), cached per file version."""
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return None
