@@ -13,8 +13,11 @@ pages = {
         st.Page("workbench/compare.py", title="Compare", icon=":material/grid_view:", default=True),
         st.Page("workbench/preferences.py", title="Preferences", icon=":material/thumb_up:",
                 url_path="preferences"),
-        # Later here: st.Page("workbench/overfitting.py", title="Overfitting"),
-        #             st.Page("workbench/metrics.py", title="Metrics"),
+    ],
+    "Check": [
+        st.Page("workbench/metrics.py", title="Metrics", icon=":material/bar_chart:", url_path="metrics"),
+        st.Page("workbench/overfitting.py", title="Overfitting", icon=":material/query_stats:",
+                url_path="overfitting"),
     ],
     "Run": [
         st.Page("workbench/sweeps.py", title="Sweeps", icon=":material/play_circle:", url_path="sweeps"),

@@ -62,18 +62,12 @@ def demo_spec(photos: Path, files: dict[str, list[Path]], device: str = "auto"):
 
 def import_curves(store, paths: list[Path]) -> None:
     """Store training-curve CSVs (original format) under their file names, replacing older copies."""
-    from core.store import now
+    from core.curves import save_curves
     from core.training import read_curve
 
-    with store.write():
-        for path in paths:
-            read_curve(path)  # refuses a malformed file before it is stored
-            store.conn.execute(
-                "INSERT INTO training_curves (name, source, csv_text, imported_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET source = excluded.source, csv_text = excluded.csv_text, "
-                "imported_at = excluded.imported_at",
-                (path.name, str(path), path.read_text(), now()),
-            )
+    for path in paths:
+        read_curve(path)  # refuses a malformed file before anything is stored, as a TrainingError the CLI reports
+    save_curves(store, [(path.name, str(path), path.read_text(encoding="utf-8-sig")) for path in paths])
 
 
 def run_demo(db_path: Path, datasets_root: Path, device: str = "auto", progress: bool = True) -> dict:

@@ -17,6 +17,18 @@ import cv2
 import numpy as np
 
 
+# Which way each evaluation metric improves, and the kind of net it scores (the store keeps no role).
+HIGHER_IS_BETTER = {"mask_iou": True, "edge_f1": True, "chamfer": False}
+METRIC_ROLES = {"mask_iou": "mask", "edge_f1": "sketch", "chamfer": "sketch"}
+EVALUATION_DESCRIPTIONS = {
+    "mask_iou": "Intersection over union of the Mask Net's thresholded mask with the ground-truth mask (0-1); "
+                "higher is better.",
+    "edge_f1": "Edge F1 of the Sketch Net's drawing against the ground-truth drawing (0-1); higher is better.",
+    "chamfer": "Chamfer distance in pixels between the Sketch Net's ink and the ground-truth drawing's; "
+               "lower is better.",
+}
+
+
 class EvaluationError(Exception):
     """A split or checkpoint cannot be evaluated; the message says what is missing."""
 
@@ -160,3 +172,50 @@ def record_scores(store, scores: list[Score]) -> None:
                 (s.checkpoint_sha256, s.checkpoint, s.test_set, s.split, s.metric, len(s.values), s.mean, s.std,
                  json.dumps(s.values), now()),
             )
+
+
+def stored_scores(store) -> list[Score]:
+    """The scores kept by :func:`record_scores`, read back from the store (by checkpoint, metric, split)."""
+    import json
+
+    rows = store.query("SELECT * FROM evaluations ORDER BY checkpoint, metric, split DESC, test_set")
+    return [
+        Score(r["checkpoint"], r["checkpoint_sha256"], METRIC_ROLES.get(r["metric"], ""), r["test_set"], r["split"],
+              r["metric"], [float(v) for v in json.loads(r["values_json"] or "[]")])
+        for r in rows
+    ]
+
+
+def train_advantage(metric: str, gap: float) -> float:
+    """How much better a checkpoint scores on train than held out: the gap, sign-flipped where lower is better."""
+    return gap if HIGHER_IS_BETTER.get(metric, True) else -gap
+
+
+def gap_summary(scores: list[Score]) -> list[dict]:
+    """Per checkpoint and metric: mean, std, images and test set of each split, the gap and the train advantage.
+
+    Keys: ``checkpoint``, ``metric``, ``train_mean``, ``train_std``, ``train_images``,
+    ``train_set`` and the same with ``heldout_``, ``gap`` (train - held-out mean, NaN
+    when a split is missing) and ``train_advantage`` (:func:`train_advantage`; above
+    zero means the checkpoint does better on what it was trained on). When a split
+    was scored on several test sets, their per-image values are pooled.
+    """
+    table: dict[tuple, dict] = {}
+    pooled: dict[tuple, list[float]] = {}
+    for s in scores:
+        row = table.setdefault((s.checkpoint, s.metric), {"checkpoint": s.checkpoint, "metric": s.metric})
+        values = pooled.setdefault((s.checkpoint, s.metric, s.split), [])
+        values.extend(s.values)
+        names = [n for n in (row.get(f"{s.split}_set"), s.test_set) if n]
+        row[f"{s.split}_set"] = ", ".join(dict.fromkeys(names))
+    nan = float("nan")
+    for (checkpoint, metric), row in table.items():
+        for split in ("train", "heldout"):
+            values = pooled.get((checkpoint, metric, split), [])
+            row[f"{split}_mean"] = float(np.mean(values)) if values else nan
+            row[f"{split}_std"] = float(np.std(values)) if values else nan
+            row[f"{split}_images"] = len(values)
+            row.setdefault(f"{split}_set", "")
+        row["gap"] = row["train_mean"] - row["heldout_mean"]
+        row["train_advantage"] = train_advantage(metric, row["gap"])
+    return list(table.values())

@@ -3,9 +3,10 @@
 The store is filled by real sweeps (one of them by ``workbench sweep``); the
 tests open the grid, check every image loads and no exception shows, mark a
 preferred cell and a label and find them after a reload and in the
-Preferences counts, launch a sweep from the form and watch it finish across
-a reload (same cells as the CLI gives), cancel one and resume it, and save
-the Compare page with a locked zoom across 424 vs 848 to docs/compare-zoom.png.
+Preferences counts, see the Metrics page's chart of ink coverage by
+resolution, launch a sweep from the form and watch it finish across a reload
+(same cells as the CLI gives), cancel one and resume it, and save the Compare
+page with a locked zoom across 424 vs 848 to docs/compare-zoom.png.
 """
 
 from __future__ import annotations
@@ -304,6 +305,19 @@ def test_screenshot_of_a_locked_zoom_across_424_vs_848(server, page, store):
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     assert SCREENSHOT.stat().st_size > 50_000
+
+
+def test_metrics_page_plots_ink_coverage_by_resolution(server, page):
+    _open(page, server, "/metrics")
+    chart = page.locator(".st-key-met_chart .js-plotly-plot")
+    expect(chart).to_be_visible()
+    expect(chart.locator(".gtitle")).to_have_text("ink_coverage by resolution")
+    # the "real" sweep's 424 and 848 beside the small one's 64 and 128, in numeric order; baselines have none
+    ticks = chart.locator(".xtick text")
+    expect(ticks.last).to_have_text("n/a")
+    texts = ticks.all_text_contents()  # SVG text has no innerText
+    assert [t for t in texts if t in ("64", "128", "424", "848")] == ["64", "128", "424", "848"]
+    _no_exception(page)
 
 
 def _fill_sweep_form(page, images: Path, resolutions: str, name: str, masks: list[str] = (), extra=None):
