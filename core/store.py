@@ -480,7 +480,7 @@ class Store:
         """Record finished cells (``(cell_key, fields)`` pairs) in one transaction."""
         if not updates:
             return
-        with self.write() as db:
+        with self.write():
             for key, fields in updates:
                 fields = dict(fields, finished_at=now())
                 sets = ", ".join(f"[{k}] = ?" for k in fields)

@@ -529,8 +529,6 @@ def init_sketch_net(net: nn.Module) -> nn.Module:
     BatchNorm scale of sqrt(1 + eps) keep activations near unit scale through
     all 22 blocks.
     """
-    import math
-
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             # A transposed conv's weight is (in, out, k, k): its fan towards the output is "fan_out".

@@ -12,6 +12,7 @@ page with a locked zoom across 424 vs 848 to docs/compare-zoom.png.
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import signal
 import socket
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.app_helpers import REPO_ROOT, make_photo, run_sweep_quietly, tiny_net, worker_env, write_png
+from tests.app_helpers import REPO_ROOT, make_photo, run_sweep_quietly, worker_env, write_png
 
 pytest_plugins = ["tests.app_fixtures"]
 
@@ -64,16 +65,15 @@ def store(swept, tmp_path_factory):
     import cv2
     from skimage import data
 
-    from core.checkpoints import save_checkpoint
     from core.sweeps import SweepSpec
 
     base = tmp_path_factory.mktemp("browser")
     small = swept.copy_to(base / "store")
     env = worker_env()
     env["WORKBENCH_WEIGHTS"] = str(small.weights)
-    # The demo Sketch Net: random but image-dependent at this gain, so 424 and 848 differ visibly.
-    demo = save_checkpoint(tiny_net("sketchnet_deep", 1, gain=2.7), small.weights / "G_demo.safetensors",
-                           "sketchnet_deep", {"note": "random weights for the screenshot"})
+    # The committed demo Sketch Net, so the screenshot shows real line work at 424 and 848.
+    demo = small.weights / "SketchNet_stage2.safetensors"
+    shutil.copyfile(REPO_ROOT / "weights" / "demo" / demo.name, demo)
     photos = base / "testsets" / "photos"
     for name, img in (("astronaut", data.astronaut()), ("chelsea", data.chelsea())):
         h, w = img.shape[:2]

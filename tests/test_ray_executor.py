@@ -21,7 +21,9 @@ import pytest
 
 from core.store import Store
 from core.sweeps import SweepError, SweepSpec, run_sweep
-from tests.sweep_fixtures import REPO, run_cli, tiny_weights, write_scene  # noqa: F401 - fixtures
+from tests.sweep_fixtures import REPO, run_cli, write_scene
+
+pytest_plugins = ["tests.sweep_fixtures"]
 
 try:
     import ray

@@ -19,7 +19,9 @@ import pytest
 
 from core.store import Store
 from core.sweeps import SweepError, SweepSpec, cell_key, plan_sweep, run_sweep
-from tests.sweep_fixtures import REPO, image_dir, run_cli, tiny_weights, write_scene  # noqa: F401 - fixtures
+from tests.sweep_fixtures import REPO, run_cli, write_scene
+
+pytest_plugins = ["tests.sweep_fixtures"]
 
 
 def spec_for(weights, image_folder, **axes) -> SweepSpec:
