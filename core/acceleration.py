@@ -35,6 +35,9 @@ def fold_batchnorm(net: nn.Module) -> nn.Module:
     are folded once, so the copy keeps its sharing.
     """
     net = copy.deepcopy(net).eval()
+    for module in net.modules():
+        if isinstance(module, nn.ReLU):
+            module.inplace = True  # inference only: no autograd needs the input kept
     done: set[int] = set()
     for module in list(net.modules()):
         if id(module) in done:

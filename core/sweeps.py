@@ -514,6 +514,7 @@ class _Executor:
             return
         t_decode = time.perf_counter() - t0
         masks: dict = {}
+        crops: dict = {}
         sketches: dict = {}
         inverted = None
         for cell in cells:
@@ -527,7 +528,7 @@ class _Executor:
                         from core.pipeline import invert_value
 
                         inverted = invert_value(img)
-                    out = self.run_seed(img, inverted, cell, masks, sketches)
+                    out = self.run_seed(img, inverted, cell, masks, crops, sketches)
             except Exception as exc:  # noqa: BLE001 - one bad cell must not stop the sweep
                 self.writer.put_failure(cell, f"{type(exc).__name__}: {exc}")
                 self._tick(failed=True)
@@ -546,7 +547,7 @@ class _Executor:
         return {"mask": None, "cropped": None, "sketch": sketch,
                 "timings": {"t_mask": 0.0, "t_sketch": time.perf_counter() - t}}
 
-    def run_seed(self, img, inverted, cell: Cell, masks: dict, sketches: dict) -> dict:
+    def run_seed(self, img, inverted, cell: Cell, masks: dict, crops: dict, sketches: dict) -> dict:
         from core.pipeline import SeedSettings, merge_sketches, prepare_sketch_input
 
         c = cell.config
@@ -564,14 +565,19 @@ class _Executor:
                     masks[mkey] = self.predict(c["mask_sha256"], source, None, c["precision"])
                     timings["t_mask"] += time.perf_counter() - t
                 mask = masks[mkey]
-            skey = (c["sketch_sha256"], c["resolution"], c["precision"], c["mask_sha256"], is_inverted,
-                    c["mask_mode"], c["softctr"], c["gamma"])
-            if skey not in sketches:
+            # Crops are cheap; the Sketch Net forward is not. Key it by the input's content, so cells
+            # whose crops coincide (e.g. soft and hard under a mask that is 1 everywhere) share it.
+            ckey = (c["mask_sha256"], is_inverted, c["precision"], c["mask_mode"], c["softctr"], c["gamma"])
+            if ckey not in crops:
                 cropped = prepare_sketch_input(source, mask, settings)
+                crops[ckey] = (cropped, hashlib.blake2b(cropped.tobytes(), digest_size=16).digest())
+            cropped, digest = crops[ckey]
+            skey = (c["sketch_sha256"], c["resolution"], c["precision"], cropped.shape, digest)
+            if skey not in sketches:
                 t = time.perf_counter()
-                sketches[skey] = (cropped, self.predict(c["sketch_sha256"], cropped, c["resolution"], c["precision"]))
+                sketches[skey] = self.predict(c["sketch_sha256"], cropped, c["resolution"], c["precision"])
                 timings["t_sketch"] += time.perf_counter() - t
-            results.append((mask, *sketches[skey]))
+            results.append((mask, cropped, sketches[skey]))
         mask, cropped, sketch = results[0]
         if c["merge"]:
             sketch = merge_sketches(sketch, results[1][2])
