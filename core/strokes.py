@@ -98,7 +98,7 @@ class VectorizeParams:
     """Settings of :func:`vectorize` (recorded with every result via :meth:`to_dict`)."""
 
     threshold: int = 128  # ink where value < threshold
-    min_length: float = 4.0  # drop strokes shorter than this, px
+    min_length: float = 2.0  # drop strokes shorter than this, px (single dots and 2x2 specks)
     gap: float = 2.0  # join centre-line ends at most this far apart, px
     join_angle: float = 60.0  # the most a stroke may turn at a join, degrees
     epsilon: float = 1.0  # Ramer-Douglas-Peucker tolerance, px

@@ -535,3 +535,21 @@ def test_save_vector_png_matches_render(tmp_path):
     s = two_strokes()
     path = save_vector_png(s, tmp_path / "vec.png")
     np.testing.assert_array_equal(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), render(s))
+
+
+@pytest.mark.parametrize("photo", ["astronaut", "chelsea", "coffee"])
+def test_demo_photo_sketches_rerender_within_tolerance(photo):
+    """The demo Sketch Net's saved sketches of real photos (what --vec_switch vectorises) meet the acceptance."""
+    from skimage import data
+
+    from core.checkpoints import load_checkpoint
+    from core.demo import DEMO_WEIGHTS
+    from core.pipeline import SeedSettings, run_seed, saved_sketch
+
+    net = load_checkpoint(DEMO_WEIGHTS / "SketchNet_stage2.safetensors").build()
+    rgb = getattr(data, photo)()
+    sketch = saved_sketch(run_seed(rgb, SeedSettings(side=424, background=False), net).sketch, 600)
+    assert (sketch < 128).mean() > 0.01  # real line work, not a blank page
+    covered, extra = acceptance(sketch, vectorize(sketch))
+    assert covered >= 0.90
+    assert extra <= 0.10
