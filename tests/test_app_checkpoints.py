@@ -16,8 +16,12 @@ def test_lists_loadable_and_broken_files(app_store):
     at = app_test("workbench/checkpoints.py")
     assert_no_exception(at)
     table = at.dataframe[0].value
-    assert sorted(table["file"]) == ["G_tiny.safetensors", "MaskNet_v2_stage1.safetensors",
-                                     "MaskNet_v2_stage2.safetensors"]
+    # the test's weights folder, plus the project's own weights/ (the committed demo checkpoints)
+    from core.demo import DEMO_WEIGHTS
+
+    demo = {p.name for p in DEMO_WEIGHTS.glob("*.safetensors")}
+    assert set(table["file"]) == {"G_tiny.safetensors", "MaskNet_v2_stage1.safetensors",
+                                  "MaskNet_v2_stage2.safetensors"} | demo
     row = table.set_index("file").loc["G_tiny.safetensors"]
     assert row["architecture"] == "sketchnet_deep" and row["width"] == 0.0625
     assert row["parameters"] > 1000 and len(row["sha256"]) == 64 and '"trained_on": "tiny"' in row["metadata"]
@@ -30,6 +34,7 @@ def test_no_weights_says_where_to_put_them(app_store, tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_WEIGHTS", str(tmp_path / "nothing"))
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")  # no ./weights here
+    monkeypatch.setattr("core.settings.PROJECT_ROOT", tmp_path / "elsewhere")  # nor a project weights/
     at = app_test("workbench/checkpoints.py")
     assert_no_exception(at)
     assert any("nothing" in c.value for c in at.caption)
