@@ -691,13 +691,18 @@ def finalize_cell(root: Path, cell: Cell, img, out: dict) -> dict:
     """
     t = time.perf_counter()
     fields = {"status": "done", "error": None, "width": int(img.shape[1]), "height": int(img.shape[0])}
+    from core.pipeline import apply_gamma
+
+    # Strokes and metrics see the sketch as the original saved and vectorised it: after gamma 3,
+    # which turns the Sketch Net's grey lines into ink (0 and 255 stay as they are).
+    saved = apply_gamma(out["sketch"], 3)
     strokes = None
     if cell.config.get("vectorize"):
         from core.strokes import vectorize
 
-        strokes = vectorize(out["sketch"])
+        strokes = vectorize(saved)
     fields.update(_write_files(Path(root), cell, out, strokes))
-    fields.update(_metrics(cell, out["sketch"], strokes))
+    fields.update(_metrics(cell, saved, strokes))
     fields.update({k: round(v, 6) for k, v in out["timings"].items()})
     fields["t_post"] = round(time.perf_counter() - t, 6)
     fields["peak_mem_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
