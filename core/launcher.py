@@ -203,8 +203,12 @@ def _lock(db, spec_hash: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def launch(spec, db: str | os.PathLike, *, python: str | None = None, env: dict | None = None) -> Launch:
+def launch(spec, db: str | os.PathLike, *, python: str | None = None, env: dict | None = None,
+           extra_args: list[str] | None = None) -> Launch:
     """Start a detached worker that runs (or resumes) ``spec`` into ``db``.
+
+    ``extra_args`` are appended to the worker's ``workbench sweep`` arguments
+    (e.g. ``core.distributed.ray_argv()`` to run it on Ray).
 
     Raises:
         AlreadyRunning: the same spec is running (started here or elsewhere).
@@ -216,7 +220,7 @@ def launch(spec, db: str | os.PathLike, *, python: str | None = None, env: dict 
         pid = running_pid(db, spec_hash)
         if pid:
             raise AlreadyRunning(f"this sweep is already running (pid {pid}); wait for it or cancel it")
-        argv = sweep_argv(spec, db, python)
+        argv = sweep_argv(spec, db, python) + list(extra_args or [])
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
         log_path = log_dir(db) / f"sweep-{spec_hash[:16]}-{stamp}.log"
         worker_env = dict(os.environ if env is None else env)
@@ -322,7 +326,14 @@ def cancel_sweep(db: str | os.PathLike, sweep: dict, grace_s: float = DEFAULT_GR
 
 
 def resume(db: str | os.PathLike, sweep: dict, **kwargs) -> Launch:
-    """Start the stored spec of an interrupted or cancelled sweep again (done cells are reused)."""
+    """Start the stored spec of an interrupted or cancelled sweep again (done cells are reused).
+
+    A sweep last run on Ray resumes on Ray (address from ``RAY_ADDRESS``, else a local instance).
+    """
+    if sweep.get("executor") == "ray" and "extra_args" not in kwargs:
+        from core.distributed import ray_argv
+
+        kwargs["extra_args"] = ray_argv(os.environ.get("RAY_ADDRESS"))
     return launch(spec_from_record(sweep["spec_json"]), db, **kwargs)
 
 

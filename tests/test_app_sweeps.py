@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import socket
 import subprocess
 import sys
@@ -164,3 +166,38 @@ def test_baseline_parameters_reach_the_spec(app_store, monkeypatch):
     at.button(key="sw_launch").click().run()
     assert_no_exception(at)
     assert started[0].baseline_params == {"canny": {"low": 30, "blur_sigma": 1.5}}
+
+
+def test_ray_sweeps_show_their_workers_and_the_form_offers_ray(app_store, monkeypatch):
+    from core.store import Store, now
+
+    monkeypatch.setattr("core.distributed.ray_available", lambda: True)
+    with Store(app_store.db) as store, store.write():
+        store.conn.execute("UPDATE sweeps SET executor = 'ray' WHERE id = ?", (app_store.sweep_id,))
+        store.conn.executemany(
+            "INSERT INTO sweep_workers (sweep_id, worker, node, device, pid, status, cells_done, cells_failed, "
+            "restarts, started_at, updated_at) VALUES (?, ?, 'node-a', 'cpu (1 thread)', 1, ?, ?, 0, ?, ?, ?)",
+            [(app_store.sweep_id, "w0", "done", 20, 1, now(), now()), (app_store.sweep_id, "w1", "done", 7, 0, now(), now())],
+        )
+    at = _fill_form(app_test("workbench/sweeps.py"), app_store)
+    assert_no_exception(at)
+    workers = at.dataframe[0].value
+    assert list(workers["worker"]) == ["w0", "w1"] and list(workers["done"]) == [20, 7]
+    assert list(workers["restarts"]) == [1, 0]
+    at.radio(key="sw_executor").set_value("ray").run()
+    assert_no_exception(at)
+    at.text_input(key="sw_ray_address").set_value("10.0.0.1:6379").run()
+    assert at.number_input(key="sw_ray_cpus").value == 1
+
+
+def test_launch_passes_extra_arguments_and_resume_keeps_ray(tmp_path, monkeypatch):
+    from core import launcher
+    from core.distributed import ray_argv
+
+    calls = []
+    monkeypatch.setattr(launcher, "launch", lambda spec, db, **kw: calls.append(kw) or kw)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    sweep = {"spec_json": json.dumps({"images": [str(tmp_path)], "sketch_checkpoints": []}), "executor": "ray"}
+    launcher.resume(tmp_path / "w.db", sweep)
+    launcher.resume(tmp_path / "w.db", dict(sweep, executor="local"))
+    assert calls == [{"extra_args": ray_argv()}, {}]

@@ -92,6 +92,8 @@ def _sweep_row(store, db: Path, sweep: dict, rec: dict | None) -> None:
             st.progress(min(1.0, p["fraction"]), text=text)
             if sweep["error"]:
                 st.caption(f"Last error: {sweep['error']}")
+            if sweep.get("executor") == "ray":
+                _workers(store, sweep)
         with actions:
             if sweep["status"] == "running":
                 if st.button("Cancel", key=f"cancel_{sweep['id']}", type="primary"):
@@ -103,6 +105,19 @@ def _sweep_row(store, db: Path, sweep: dict, rec: dict | None) -> None:
         if rec:
             with st.expander("Worker log"):
                 st.code(launcher.log_tail(rec["log"]) or "(empty)", language=None)
+
+
+def _workers(store, sweep: dict) -> None:
+    """Per-worker progress of a sweep run on Ray (written by the driver into ``sweep_workers``)."""
+    rows = store.sweep_workers(sweep["id"])
+    if not rows:
+        return
+    st.dataframe(
+        [{"worker": r["worker"], "node": r["node"], "device": r["device"], "status": r["status"],
+          "done": r["cells_done"], "failed": r["cells_failed"], "restarts": r["restarts"], "updated": r["updated_at"]}
+         for r in rows],
+        hide_index=True, key=f"workers_{sweep['id']}",
+    )
 
 
 def _start(start, message: str) -> None:
@@ -242,6 +257,7 @@ def _new_sweep(db: Path) -> None:
     a, b = st.columns(2)
     name = a.text_input("Name", key="sw_name")
     note = b.text_input("Note", key="sw_note")
+    extra_args = _executor()
 
     if not folder:
         errors.append("Choose a test set folder (or upload images).")
@@ -277,7 +293,26 @@ def _new_sweep(db: Path) -> None:
              "baseline cell)")
     st.caption(basis)
     if st.button("Launch", key="sw_launch", type="primary"):
-        _start(lambda: launcher.launch(spec, db), f"Launched “{spec.name or 'sweep'}” ({est['cells']} cells).")
+        _start(lambda: launcher.launch(spec, db, extra_args=extra_args),
+               f"Launched “{spec.name or 'sweep'}” ({est['cells']} cells).")
+
+
+def _executor() -> list[str]:
+    """The executor choice: local, or Ray when it is installed; returns extra worker arguments."""
+    from core.distributed import ray_argv, ray_available
+
+    if not ray_available():
+        st.caption("Executor: local (install the Ray extra, `pip install -e '.[ray]'`, to spread sweeps over a Ray "
+                   "cluster)")
+        return []
+    a, b, c = st.columns([1, 2, 1])
+    executor = a.radio("Executor", ["local", "ray"], horizontal=True, key="sw_executor")
+    if executor == "local":
+        return []
+    address = b.text_input("Ray address", key="sw_ray_address", placeholder="empty: a local Ray instance",
+                           help="HEAD_IP:6379 of a running cluster; the runs folder must be on shared storage")
+    cpus = c.number_input("CPUs per worker", min_value=1, value=1, step=1, key="sw_ray_cpus")
+    return ray_argv(address.strip() or None, int(cpus))
 
 
 def _stamps(spec) -> tuple:
