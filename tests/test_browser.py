@@ -390,15 +390,25 @@ def test_cancel_stops_a_running_sweep_and_resume_finishes_it(server, page, store
         _type(page, "sw_softctrs", "0.3, 0.5, 0.7")
         _select(page, "sw_gammas", "off")
 
-    _fill_sweep_form(page, small.images, "64, 96, 128, 160", "to cancel",
+    # Big enough that the sweep is still running when Cancel lands (the engine is fast on tiny nets).
+    sides = "64, 96, 128, 160, 192, 224, 256, 288"
+    _fill_sweep_form(page, small.images, sides, "to cancel",
                      masks=["MaskNet_v2_stage1.safetensors (masknet_v2, width 0.0625)"], extra=more_axes)
-    expect(page.locator('[data-testid="stMetricValue"]').first).to_have_text(str(3 * (4 * 2 + 4 * 2 * 3 * 2)))
+    expect(page.locator('[data-testid="stMetricValue"]').first).to_have_text(str(3 * (8 * 2 + 8 * 2 * 3 * 2)))
     page.locator(".st-key-sw_launch button").click()
     running = _wait_db(lambda: (s := _sweep(small.db, "to cancel")) and s["status"] == "running" and s["done"] and s,
                        90, "the sweep to run")
-    page.locator(f".st-key-cancel_{running['id']} button").first.click()
-    stopped = _wait_db(lambda: (s := _sweep(small.db, "to cancel")) and s["status"] == "cancelled" and s, 30,
-                       "the sweep to stop")
+    # As for resume below: a click that lands while the progress fragment reruns can be lost, so retry.
+    stopped = None
+    for _ in range(3):
+        page.locator(f".st-key-cancel_{running['id']} button").first.click(timeout=30_000)
+        try:
+            stopped = _wait_db(lambda: (s := _sweep(small.db, "to cancel")) and s["status"] == "cancelled" and s,
+                               20, "the sweep to stop")
+            break
+        except pytest.fail.Exception:
+            assert _sweep(small.db, "to cancel")["status"] == "running", "the sweep ended before it was cancelled"
+    assert stopped is not None, "three clicks on Cancel did not stop the sweep"
     assert stopped["done"] < stopped["cells_total"]
     _wait_db(lambda: not pid_alive(running["pid"]), 15, "the worker to end")
 
