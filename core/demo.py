@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from core.errors import DemoError
 from core.settings import PROJECT_ROOT
 
 DEMO_WEIGHTS = PROJECT_ROOT / "weights" / "demo"
@@ -20,10 +21,6 @@ SKETCH_CHECKPOINTS = ("SketchNet_stage2.safetensors",)
 CURVES = ("MaskNet_v2_curve.csv", "SketchNet_curve.csv")
 RESOLUTIONS = (424, 848)
 BASELINES = ("canny", "xdog", "pencil")
-
-
-class DemoError(Exception):
-    """The demo cannot run; the message says what is missing and how to get it."""
 
 
 def demo_files() -> dict[str, list[Path]]:
@@ -44,7 +41,7 @@ def demo_files() -> dict[str, list[Path]]:
 
 def demo_spec(photos: Path, files: dict[str, list[Path]], device: str = "auto"):
     """The default demo sweep: demo checkpoints and baselines x 424/848 x soft/hard on the photos."""
-    from core.sweeps import SweepSpec
+    from core.sweeps.engine import SweepSpec
 
     return SweepSpec(
         images=[str(photos)],
@@ -62,8 +59,8 @@ def demo_spec(photos: Path, files: dict[str, list[Path]], device: str = "auto"):
 
 def import_curves(store, paths: list[Path]) -> None:
     """Store training-curve CSVs (original format) under their file names, replacing older copies."""
-    from core.curves import save_curves
-    from core.training import read_curve
+    from core.training.curves import save_curves
+    from core.training.train import read_curve
 
     for path in paths:
         read_curve(path)  # refuses a malformed file before anything is stored, as a TrainingError the CLI reports
@@ -72,10 +69,10 @@ def import_curves(store, paths: list[Path]) -> None:
 
 def run_demo(db_path: Path, datasets_root: Path, device: str = "auto", progress: bool = True) -> dict:
     """Build data, run the demo sweep and the overfitting check; return a summary."""
-    from core.datasets import build_all
-    from core.evaluation import check_overfitting, gaps, record_scores
-    from core.store import Store
-    from core.sweeps import run_sweep
+    from core.data.testsets import build_all
+    from core.store.store import Store
+    from core.sweeps.engine import run_sweep
+    from core.training.evaluation import check_overfitting, gaps, record_scores
 
     files = demo_files()
     say = (lambda text: print(text, file=sys.stderr)) if progress else (lambda text: None)

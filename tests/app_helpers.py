@@ -31,7 +31,7 @@ def tiny_net(arch: str, seed: int = 0, width: float = TINY_WIDTH, gain: float | 
     """A seeded random network of ``arch`` (weights scaled by fan-in, varied batch-norm statistics)."""
     import torch
 
-    from core.networks import build_network
+    from core.models.networks import build_network
 
     net = build_network(arch, width)
     gen = torch.Generator().manual_seed(seed)
@@ -90,7 +90,7 @@ def png_bytes(img: np.ndarray) -> bytes:
 
 def make_weights(folder: Path) -> dict[str, Path]:
     """Tiny checkpoints in ``folder``: one Sketch Net and two Mask Nets (stage1 and stage2 by name and metadata)."""
-    from core.checkpoints import save_checkpoint
+    from core.models.checkpoints import save_checkpoint
 
     folder.mkdir(parents=True, exist_ok=True)
     return {
@@ -136,7 +136,7 @@ class SweptStore:
 
 def small_spec(images: Path, ckpts: dict, **extra):
     """The sweep the app tests browse: resolutions 64/128, soft/hard on two Mask Nets, plus canny."""
-    from core.sweeps import SweepSpec
+    from core.sweeps.engine import SweepSpec
 
     fields = dict(
         images=[str(images)],
@@ -170,7 +170,7 @@ def run_sweep_quietly(spec, db: Path):
     """``run_sweep`` on one thread: on a busy 2-core machine more threads only fight (5x slower seen)."""
     import torch
 
-    from core.sweeps import run_sweep
+    from core.sweeps.engine import run_sweep
 
     previous = torch.get_num_threads()
     torch.set_num_threads(1)

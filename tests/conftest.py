@@ -61,7 +61,7 @@ def randomize(net, seed: int = 0, gain: float = 1.0):
 
 def build_tiny(arch: str, width: float = TINY_WIDTH, seed: int = 0):
     """A randomised network of ``arch`` at a small width, in eval mode."""
-    from core.networks import build_network
+    from core.models.networks import build_network
 
     return randomize(build_network(arch, width), seed, TINY_GAIN[arch])
 
@@ -121,7 +121,7 @@ def seed_checkpoints(seed_maker, seed_dir, tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def seed_loaded(seed_checkpoints):
     """``load(arch)``: the seed file of ``arch`` through load_checkpoint, loaded once per session."""
-    from core.checkpoints import load_checkpoint
+    from core.models.checkpoints import load_checkpoint
 
     cache = {}
 
@@ -142,7 +142,7 @@ def tiny_nets() -> dict:
 @pytest.fixture(scope="session")
 def tiny_safetensors(tiny_nets, tmp_path_factory) -> dict[str, Path]:
     """The tiny networks written by save_checkpoint (one name per tensor, width in the metadata)."""
-    from core.checkpoints import save_checkpoint
+    from core.models.checkpoints import save_checkpoint
 
     out = tmp_path_factory.mktemp("tiny-safetensors")
     return {arch: save_checkpoint(net, out / f"{arch}.safetensors", arch) for arch, net in tiny_nets.items()}
@@ -189,4 +189,4 @@ def cli_env(seed_weights_dir) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def cli_cmd() -> list[str]:
     """The command prefix that runs the workbench CLI with this interpreter."""
-    return [sys.executable, "-m", "core.cli"]
+    return [sys.executable, "-m", "core.cli.main"]

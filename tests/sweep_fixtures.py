@@ -29,8 +29,8 @@ def save_tiny(path: Path, architecture: str, seed: int, metadata: dict | None = 
     """Save a tiny random network of ``architecture`` as safetensors."""
     import torch
 
-    from core.checkpoints import save_checkpoint
-    from core.networks import build_network
+    from core.models.checkpoints import save_checkpoint
+    from core.models.networks import build_network
 
     torch.manual_seed(seed)
     net = build_network(architecture, TINY)
@@ -66,7 +66,7 @@ def image_dir(tmp_path) -> Path:
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run ``python -m core.cli ARGS`` and capture its output."""
+    """Run ``python -m core.cli.main ARGS`` and capture its output."""
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "core.cli", *args], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "core.cli.main", *args], cwd=REPO, capture_output=True, text=True,
                           env=full_env, timeout=timeout)

@@ -180,7 +180,7 @@ def test_axes_presets_and_zoom(app_store):
 
 
 def test_prefer_tag_and_filter(app_store):
-    from core.store import Store
+    from core.store.store import Store
 
     at = app_test()
     prefs = at.get("button_group")
@@ -218,7 +218,7 @@ def test_prefer_tag_and_filter(app_store):
 
 
 def test_label_vocabulary_can_be_edited(app_store):
-    from core.store import Store
+    from core.store.store import Store
 
     at = app_test()
     at.text_input(key="vocab_new").set_value("halo").run()
@@ -232,7 +232,7 @@ def test_label_vocabulary_can_be_edited(app_store):
 
 
 def test_failed_cell_shows_its_error(app_store):
-    from core.store import Store
+    from core.store.store import Store
 
     with Store(app_store.db) as store:
         cid = store.query("SELECT id FROM cells WHERE method = 'canny' ORDER BY id LIMIT 1")[0]["id"]
@@ -289,7 +289,7 @@ def test_rows_sort_by_disagreement_most_first(app_store):
 
 
 def test_vectorised_cells_show_vector_frames_svg_and_gif(app_store):
-    from core.store import Store
+    from core.store.store import Store
     from tests.app_helpers import run_sweep_quietly, small_spec
 
     spec = small_spec(app_store.images, app_store.checkpoints, vectorize=True, mask_checkpoints=[None],

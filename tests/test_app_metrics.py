@@ -20,7 +20,7 @@ pytest_plugins = ["tests.app_fixtures"]
 
 
 def _cells(db, sweep_id=None) -> list[dict]:
-    from core.store import Store
+    from core.store.store import Store
 
     with Store(db) as store:
         return store.results(sweep_id)
@@ -90,7 +90,7 @@ def test_without_results_the_page_says_so(app_store, tmp_path, monkeypatch):
 
 
 def test_cells_csv_holds_every_cell_with_display_values(swept):
-    from core.store import CONFIG_COLUMNS, METRIC_COLUMNS
+    from core.store.store import CONFIG_COLUMNS, METRIC_COLUMNS
     from workbench.charts import cells_csv
 
     cells = _cells(swept.db, swept.sweep_id)

@@ -1,4 +1,4 @@
-"""The Overfitting page under AppTest (scores, gap, charts, curve import and marks) and core.curves.
+"""The Overfitting page under AppTest (scores, gap, charts, curve import and marks) and core.training.curves.
 
 The scores are real: a tiny Mask Net trained for 4 steps on a generated
 objects-train split (so its stage1/stage2 checkpoints carry the step they were
@@ -24,7 +24,7 @@ pytest_plugins = ["tests.app_fixtures"]
 class Evaluated:
     """The trained tiny run and the scores of every checkpoint on both splits."""
 
-    run: object  # core.training.TrainResult
+    run: object  # core.training.train.TrainResult
     scores: list
 
 
@@ -33,9 +33,9 @@ def evaluated(swept, tmp_path_factory) -> Evaluated:
     """Build 3 + 3 objects at 64 px, train a tiny Mask Net for 4 steps, score it and the swept checkpoints."""
     import torch
 
-    from core.datasets import build_objects
-    from core.evaluation import check_overfitting
-    from core.training import train_mask
+    from core.data.testsets import build_objects
+    from core.training.evaluation import check_overfitting
+    from core.training.train import train_mask
 
     base = tmp_path_factory.mktemp("overfit")
     train = build_objects(base / "sets", "objects-train", count=3, size=64)
@@ -55,10 +55,10 @@ def evaluated(swept, tmp_path_factory) -> Evaluated:
 @pytest.fixture
 def scored_store(app_store, evaluated):
     """The app's store with the scores recorded and the trained stages known (as a sweep would register them)."""
-    from core.checkpoints import load_checkpoint
-    from core.evaluation import record_scores
-    from core.store import Store
-    from core.sweeps import checkpoint_row
+    from core.models.checkpoints import load_checkpoint
+    from core.store.store import Store
+    from core.sweeps.engine import checkpoint_row
+    from core.training.evaluation import record_scores
 
     with Store(app_store.db) as store:
         record_scores(store, evaluated.scores)
@@ -92,7 +92,7 @@ def test_without_scores_or_curves_the_page_shows_the_cli_command(app_store):
 
 
 def test_scores_gap_cards_and_charts(scored_store, evaluated):
-    from core.evaluation import gaps
+    from core.training.evaluation import gaps
 
     at = app_test("workbench/overfitting.py")
     assert_no_exception(at)
@@ -152,8 +152,8 @@ def _decode(y) -> list[float]:
 
 
 def test_import_a_curve_marks_the_stages_and_refuses_a_malformed_file(scored_store, evaluated):
-    from core.curves import stored_curves
-    from core.store import Store
+    from core.store.store import Store
+    from core.training.curves import stored_curves
 
     at = app_test("workbench/overfitting.py")
     good = evaluated.run.curve.read_bytes()
@@ -200,8 +200,8 @@ def test_import_without_files_asks_for_them(app_store):
 
 
 def test_stored_scores_read_back_what_was_recorded(tmp_path, evaluated):
-    from core.evaluation import gap_summary, gaps, record_scores, stored_scores
-    from core.store import Store
+    from core.store.store import Store
+    from core.training.evaluation import gap_summary, gaps, record_scores, stored_scores
 
     with Store(tmp_path / "w.db") as store:
         record_scores(store, evaluated.scores)
@@ -219,7 +219,7 @@ def test_stored_scores_read_back_what_was_recorded(tmp_path, evaluated):
 
 
 def test_gap_summary_turns_lower_is_better_metrics_and_the_gap_is_coloured():
-    from core.evaluation import Score, gap_summary
+    from core.training.evaluation import Score, gap_summary
     from workbench.charts import OVERFIT_STYLE, UNDERFIT_STYLE, gap_frame, styled_gaps
 
     def score(metric, split, values):
@@ -244,8 +244,8 @@ def test_gap_summary_turns_lower_is_better_metrics_and_the_gap_is_coloured():
 
 
 def test_parse_curve_checks_text_and_read_curve_still_reads_files(tmp_path):
-    from core import curves
-    from core.training import CurveFormatError, TrainingError, read_curve
+    from core.training import curves
+    from core.training.train import CurveFormatError, TrainingError, read_curve
 
     parsed = curves.parse_curve("\ufeffepoch,global_iter,loss_G_L1,loss_D\n0,10,0.5,nan\n\n1,20,0.25,0.5\n")
     assert list(parsed) == ["epoch", "global_iter", "loss_G_L1", "loss_D"]
@@ -258,13 +258,13 @@ def test_parse_curve_checks_text_and_read_curve_still_reads_files(tmp_path):
     path.write_text("epoch,global_iter,loss\n0,1,abc\n")
     with pytest.raises(CurveFormatError, match=f"curve {path} line 2: loss is 'abc', not a number") as info:
         read_curve(path)
-    # Both kinds: the CLI reports TrainingErrors in one line, the app catches core.curves' kind.
+    # Both kinds: the CLI reports TrainingErrors in one line, the app catches core.training.curves' kind.
     assert isinstance(info.value, TrainingError) and isinstance(info.value, curves.CurveFormatError)
 
 
 def test_save_curves_refuses_a_malformed_batch_whole(tmp_path):
-    from core.curves import CurveFormatError, save_curves, stored_curves
-    from core.store import Store
+    from core.store.store import Store
+    from core.training.curves import CurveFormatError, save_curves, stored_curves
 
     with Store(tmp_path / "w.db") as store:
         save_curves(store, [("a_curve.csv", "here", "epoch,global_iter,loss\n0,1,0.5\n")])
@@ -275,7 +275,7 @@ def test_save_curves_refuses_a_malformed_batch_whole(tmp_path):
 
 
 def test_checkpoint_marks_match_by_prefix_and_need_a_step():
-    from core.curves import checkpoint_marks, checkpoint_prefix, curve_prefix
+    from core.training.curves import checkpoint_marks, checkpoint_prefix, curve_prefix
 
     assert curve_prefix("MaskNet_v2_curve.csv") == "MaskNet_v2" and curve_prefix("run.csv") == "run"
     assert checkpoint_prefix("MaskNet_v2_stage1.safetensors") == "MaskNet_v2"
@@ -300,8 +300,8 @@ def test_checkpoint_marks_match_by_prefix_and_need_a_step():
 
 def test_demo_import_curves_stores_and_refuses_like_before(tmp_path):
     from core.demo import import_curves
-    from core.store import Store
-    from core.training import TrainingError
+    from core.store.store import Store
+    from core.training.train import TrainingError
 
     good = tmp_path / "X_curve.csv"
     good.write_text("epoch,global_iter,loss_mask\n0,1,0.5\n")

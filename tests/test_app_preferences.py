@@ -1,4 +1,4 @@
-"""Preference counting (core.preferences) and the Preferences page under AppTest."""
+"""Preference counting (core.ranking.preferences) and the Preferences page under AppTest."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def _pref(value, candidates, axis="resolution", row="r", author="a"):
 
 
 def test_counts_and_head_to_head():
-    from core.preferences import pairwise_counts, preference_counts, sentence
+    from core.ranking.preferences import pairwise_counts, preference_counts, sentence
 
     prefs = [_pref("848", ["424", "848"], row=str(i)) for i in range(3)] + [_pref("424", ["424", "848"], row="x")]
     prefs.append(_pref("soft", ["soft", "hard"], axis="mask_mode"))
@@ -30,7 +30,7 @@ def test_counts_and_head_to_head():
 
 
 def test_three_way_rows_count_each_pair_where_one_of_them_won():
-    from core.preferences import pairwise_counts
+    from core.ranking.preferences import pairwise_counts
 
     prefs = [_pref("b", ["a", "b", "c"]), _pref("c", ["a", "b", "c"], row="2")]
     pairs = {(p["value"], p["other"]): (p["wins"], p["rows"]) for p in pairwise_counts(prefs)}
@@ -38,7 +38,7 @@ def test_three_way_rows_count_each_pair_where_one_of_them_won():
 
 
 def test_csv_export_has_a_header_and_rows():
-    from core.preferences import preference_counts, to_csv
+    from core.ranking.preferences import preference_counts, to_csv
 
     text = to_csv(preference_counts([_pref("848", ["424", "848"])]))
     rows = list(csv.DictReader(io.StringIO(text)))
@@ -46,7 +46,7 @@ def test_csv_export_has_a_header_and_rows():
 
 
 def test_page_counts_marks_made_in_the_store(app_store):
-    from core.store import Store
+    from core.store.store import Store
 
     with Store(app_store.db) as store:
         cells = store.query("SELECT id, image_sha256, resolution FROM cells WHERE method = 'checkpoint' "

@@ -1,4 +1,4 @@
-"""The Sweeps page under AppTest (form, estimate, launch, cancel, resume, uploads) and core.uploads."""
+"""The Sweeps page under AppTest (form, estimate, launch, cancel, resume, uploads) and core.data.uploads."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def test_lists_sweeps_with_progress(app_store):
 
 
 def test_form_shows_cells_and_estimate_before_launch(app_store, monkeypatch):
-    from core import launcher
+    from core.sweeps import launcher
 
     at = _fill_form(app_test("workbench/sweeps.py"), app_store)
     assert_no_exception(at)
@@ -81,8 +81,8 @@ def test_bad_spec_is_explained_not_raised(app_store):
 
 
 def test_resume_and_cancel_buttons(app_store, monkeypatch):
-    from core import launcher
-    from core.store import Store, now
+    from core.store.store import Store, now
+    from core.sweeps import launcher
 
     with Store(app_store.db) as store, store.write() as db:
         db["sweeps"].update(app_store.sweep_id, {"status": "interrupted"})
@@ -135,7 +135,7 @@ def test_upload_into_a_new_test_set(app_store):
 
 
 def test_save_upload_limits(tmp_path):
-    from core.uploads import UploadError, save_upload, slug
+    from core.data.uploads import UploadError, save_upload, slug
 
     assert slug("../../a b.c.png") == "a-b-c" and slug("...") == "upload" and "/" not in slug("a/..\\b")
     good = png_bytes(make_photo(20, 20))
@@ -149,7 +149,7 @@ def test_save_upload_limits(tmp_path):
 
 
 def test_baseline_parameters_reach_the_spec(app_store, monkeypatch):
-    from core import launcher
+    from core.sweeps import launcher
 
     at = app_test("workbench/sweeps.py")
     at.text_input(key="sw_testset_path").set_value(str(app_store.images)).run()
@@ -168,9 +168,9 @@ def test_baseline_parameters_reach_the_spec(app_store, monkeypatch):
 
 
 def test_ray_sweeps_show_their_workers_and_the_form_offers_ray(app_store, monkeypatch):
-    from core.store import Store, now
+    from core.store.store import Store, now
 
-    monkeypatch.setattr("core.distributed.ray_available", lambda: True)
+    monkeypatch.setattr("core.sweeps.ray.ray_available", lambda: True)
     with Store(app_store.db) as store, store.write():
         store.conn.execute("UPDATE sweeps SET executor = 'ray' WHERE id = ?", (app_store.sweep_id,))
         store.conn.executemany(
@@ -190,8 +190,8 @@ def test_ray_sweeps_show_their_workers_and_the_form_offers_ray(app_store, monkey
 
 
 def test_launch_passes_extra_arguments_and_resume_keeps_ray(tmp_path, monkeypatch):
-    from core import launcher
-    from core.distributed import ray_argv
+    from core.sweeps import launcher
+    from core.sweeps.ray import ray_argv
 
     calls = []
     monkeypatch.setattr(launcher, "launch", lambda spec, db, **kw: calls.append(kw) or kw)

@@ -1,4 +1,4 @@
-"""Tests for core.baselines: the classical sketch methods and their parameter validation."""
+"""Tests for core.pipeline.baselines: the classical sketch methods and their parameter validation."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.baselines import BASELINES, BaselineError, baseline_key, baseline_params, run_baseline
+from core.pipeline.baselines import BASELINES, BaselineError, baseline_key, baseline_params, run_baseline
 
 
 def _square_scene(size: int = 128, lo: int = 40, hi: int = 88) -> np.ndarray:

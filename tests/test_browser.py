@@ -12,8 +12,8 @@ page with a locked zoom across 424 vs 848 to docs/compare-zoom.png.
 from __future__ import annotations
 
 import json
-import shutil
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -53,7 +53,7 @@ ALL_IMAGES_LOADED = """(n) => {
 
 
 def _cli(args: list[str], env: dict) -> dict:
-    out = subprocess.run([sys.executable, "-m", "core.cli", *args], env=env, cwd=REPO_ROOT, capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "core.cli.main", *args], env=env, cwd=REPO_ROOT, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -65,7 +65,7 @@ def store(swept, tmp_path_factory):
     import cv2
     from skimage import data
 
-    from core.sweeps import SweepSpec
+    from core.sweeps.engine import SweepSpec
 
     base = tmp_path_factory.mktemp("browser")
     small = swept.copy_to(base / "store")
@@ -104,7 +104,7 @@ def server(store, tmp_path_factory):
     env = dict(env, WORKBENCH_USER="browser")
     port = _free_port()
     log = open(tmp_path_factory.mktemp("ui") / "ui.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli", "ui", "--db", str(small.db), "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "core.cli.main", "ui", "--db", str(small.db), "--port", str(port)],
                             env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -198,7 +198,7 @@ def _wait_db(query, timeout: float, what: str):
 
 
 def _sweep(db: Path, name: str) -> dict | None:
-    from core.store import Store
+    from core.store.store import Store
 
     with Store(db) as s:
         return next((x for x in s.sweeps() if x["name"] == name), None)
@@ -234,7 +234,7 @@ def test_fifty_images_by_four_columns_open_quickly(server, page, store, record_p
 
 
 def test_preferred_mark_and_label_survive_reload_and_are_counted(server, page, store):
-    from core.store import Store
+    from core.store.store import Store
 
     small = store[0]
     _open(page, server)
@@ -332,14 +332,14 @@ def _fill_sweep_form(page, images: Path, resolutions: str, name: str, masks: lis
 
 
 def test_sweep_from_the_form_finishes_across_a_reload_like_the_cli(server, page, store, tmp_path):
-    from core.cli import result_records
-    from core.store import Store
+    from core.cli.main import result_records
+    from core.store.store import Store
     from workbench.media import read
 
     small, env = store[0], store[1]
     # The CLI with the same flags, into another store, runs meanwhile: it must give the same cells and sketches.
     other = tmp_path / "cli" / "cli.db"
-    cli = subprocess.Popen([sys.executable, "-m", "core.cli", "sweep", "--images", str(small.images),
+    cli = subprocess.Popen([sys.executable, "-m", "core.cli.main", "sweep", "--images", str(small.images),
                             "--sketch-checkpoint", str(small.checkpoints["sketch"]), "--resolution", "64", "96",
                             "--db", str(other), "--json", "--no-progress"], env=env, cwd=REPO_ROOT,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -380,7 +380,7 @@ def test_sweep_from_the_form_finishes_across_a_reload_like_the_cli(server, page,
 
 
 def test_cancel_stops_a_running_sweep_and_resume_finishes_it(server, page, store):
-    from core.launcher import pid_alive
+    from core.sweeps.launcher import pid_alive
 
     small = store[0]
     _open(page, server, "/sweeps")

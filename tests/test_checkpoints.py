@@ -13,7 +13,7 @@ import shlex
 import pytest
 import torch
 
-from core.checkpoints import (
+from core.models.checkpoints import (
     CheckpointError,
     CheckpointNotFoundError,
     TruncatedCheckpointError,
@@ -22,7 +22,7 @@ from core.checkpoints import (
     load_checkpoint,
     save_checkpoint,
 )
-from core.networks import ARCHITECTURES, build_network
+from core.models.networks import ARCHITECTURES, build_network
 
 ARCHS = tuple(ARCHITECTURES)
 

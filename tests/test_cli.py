@@ -3,7 +3,7 @@
 Real subprocesses show what a user sees (stray warnings, tracebacks, exit
 status). Each one that loads torch costs seconds to start, so those runs are
 launched together by one module fixture, a few at a time; the remaining error
-cases call ``core.cli.main`` in-process, which shares the same error handling.
+cases call ``core.cli.main.main`` in-process, which shares the same error handling.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.checkpoints import load_checkpoint
-from core.pipeline import SeedSettings, run_seed, saved_sketch
+from core.models.checkpoints import load_checkpoint
+from core.pipeline.seed import SeedSettings, run_seed, saved_sketch
 
 VEC = 90  # --vec_input_sz for the runs: small files, same rule
 
@@ -151,7 +151,7 @@ def runs(work, cli_env, cli_cmd) -> dict[str, Run]:
 
 def test_parser_does_not_import_torch(cli_env):
     """Building the parser (what --help and flag errors need) leaves torch unimported."""
-    code = "import core.cli, sys; core.cli.build_parser(); print('torch' in sys.modules)"
+    code = "import core.cli.main, sys; core.cli.main.build_parser(); print('torch' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], env=cli_env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
@@ -221,7 +221,7 @@ def test_inspect_json(work, tiny_nets, capfd, monkeypatch):
 
 def test_inspect_human_readable(tiny_safetensors, capsys):
     """Plain ``inspect`` prints one 'key  value' line per fact, metadata included."""
-    from core.cli import main
+    from core.cli.main import main
 
     assert main(["inspect", str(tiny_safetensors["sketchnet_deep"])]) == 0
     out = capsys.readouterr().out
@@ -233,8 +233,8 @@ def test_inspect_human_readable(tiny_safetensors, capsys):
 
 
 def _main(argv, capfd, monkeypatch, work, weights=None) -> Run:
-    """Run ``core.cli.main`` in-process from an empty folder; return its outcome like a subprocess run."""
-    from core.cli import main
+    """Run ``core.cli.main.main`` in-process from an empty folder; return its outcome like a subprocess run."""
+    from core.cli.main import main
 
     monkeypatch.setenv("WORKBENCH_WEIGHTS", str(weights or work["weights"]))
     monkeypatch.chdir(work["root"])  # no ./weights there

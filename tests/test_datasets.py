@@ -1,4 +1,4 @@
-"""Tests for core.datasets: the photo and synthetic-object test sets, their manifests, and pencil targets."""
+"""Tests for core.data.testsets: the photo and synthetic-object test sets, their manifests, and pencil targets."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core import datasets
-from core.datasets import (
+from core.data import testsets as datasets
+from core.data.testsets import (
     OBJECTS_HELDOUT,
     OBJECTS_TRAIN,
     PHOTO_CATALOGUE,
@@ -117,7 +117,7 @@ def test_photo_licence_notes_agree_with_skimage_docstrings(photos):
 def test_photo_manifest_lists_correct_hashes_and_sizes(photos):
     manifest = json.loads((photos / "manifest.json").read_text())
     assert manifest["name"] == manifest["split"] == "photos"
-    assert manifest["created_with"]["function"] == "core.datasets.build_photos"
+    assert manifest["created_with"]["function"] == "core.data.testsets.build_photos"
     listed = set()
     for entry in manifest["files"]:
         data = (photos / entry["image"]).read_bytes()
@@ -152,7 +152,7 @@ def test_files_and_manifest(objects, split):
     manifest = verify(folder)
     assert manifest["name"] == manifest["split"] == split
     assert manifest["created_with"] == {
-        "function": "core.datasets.build_objects",
+        "function": "core.data.testsets.build_objects",
         "parameters": {"split": split, "count": COUNT, "size": SIZE, "line_width": 2},
         "seed": 7,
         "versions": manifest["created_with"]["versions"],

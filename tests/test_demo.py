@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from core.checkpoints import load_checkpoint
 from core.demo import BASELINES, RESOLUTIONS, demo_files, demo_spec, import_curves
-from core.store import Store
+from core.models.checkpoints import load_checkpoint
+from core.store.store import Store
 
 
 def test_demo_checkpoints_are_committed_small_and_described():
@@ -29,7 +29,7 @@ def test_demo_checkpoints_are_committed_small_and_described():
 
 
 def test_demo_spec_covers_checkpoints_baselines_resolutions_and_modes(tmp_path):
-    from core.sweeps import plan_sweep
+    from core.sweeps.engine import plan_sweep
     from tests.sweep_fixtures import write_scene
 
     photos = tmp_path / "photos"
@@ -52,14 +52,14 @@ def test_curves_import_into_the_store(tmp_path):
 
 @pytest.fixture(scope="module")
 def object_sets(tmp_path_factory):
-    from core.datasets import build_all
+    from core.data.testsets import build_all
 
     return build_all(tmp_path_factory.mktemp("datasets"))
 
 
 def test_committed_stage2_overfits_its_train_split(object_sets):
     """Stage2 fits the train split better than stage1, and both do much worse on held-out data."""
-    from core.evaluation import check_overfitting, gaps
+    from core.training.evaluation import check_overfitting, gaps
 
     files = demo_files()
     scores = check_overfitting(files["mask"], object_sets["objects-train"], object_sets["objects-heldout"])

@@ -1,4 +1,4 @@
-"""core.launcher: worker argument lists, estimates, progress, and real detached workers started, cancelled, resumed."""
+"""core.sweeps.launcher: worker argument lists, estimates, progress, and real detached workers started, cancelled, resumed."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ pytest_plugins = ["tests.app_fixtures"]
 
 
 def _spec(tmp_path, **kw):
-    from core.sweeps import SweepSpec
+    from core.sweeps.engine import SweepSpec
 
     (tmp_path / "imgs").mkdir(exist_ok=True)
     fields = dict(images=[str(tmp_path / "imgs")], sketch_checkpoints=[str(tmp_path / "s.pth")],
@@ -32,12 +32,12 @@ def _spec(tmp_path, **kw):
 
 
 def test_worker_argv_rebuilds_the_same_spec(tmp_path):
-    from core.cli import build_parser, spec_from_args
-    from core.launcher import sweep_argv
+    from core.cli.main import build_parser, spec_from_args
+    from core.sweeps.launcher import sweep_argv
 
     spec = _spec(tmp_path)
     argv = sweep_argv(spec, tmp_path / "w.db")
-    assert argv[:4] == [sys.executable, "-m", "core.cli", "sweep"]
+    assert argv[:4] == [sys.executable, "-m", "core.cli.main", "sweep"]
     assert all(isinstance(a, str) for a in argv)
     assert argv[-2:] == ["--json", "--no-progress"]
     args = build_parser().parse_args(argv[3:])
@@ -48,7 +48,7 @@ def test_worker_argv_rebuilds_the_same_spec(tmp_path):
 
 
 def test_spec_from_record_resumes_the_same_sweep(tmp_path):
-    from core.launcher import spec_from_record
+    from core.sweeps.launcher import spec_from_record
 
     spec = _spec(tmp_path)
     again = spec_from_record(json.dumps(spec.canonical(), sort_keys=True))
@@ -56,9 +56,9 @@ def test_spec_from_record_resumes_the_same_sweep(tmp_path):
 
 
 def test_estimate_counts_cached_cells_and_uses_history(app_store):
-    from core.launcher import default_cell_seconds, estimate
-    from core.store import Store
-    from core.sweeps import plan_sweep
+    from core.store.store import Store
+    from core.sweeps.engine import plan_sweep
+    from core.sweeps.launcher import default_cell_seconds, estimate
 
     with Store(app_store.db) as store:
         same = plan_sweep(small_spec(app_store.images, app_store.checkpoints))
@@ -75,7 +75,7 @@ def test_estimate_counts_cached_cells_and_uses_history(app_store):
 def test_progress_eta_from_this_runs_pace():
     from datetime import datetime, timezone
 
-    from core.launcher import format_duration, progress
+    from core.sweeps.launcher import format_duration, progress
 
     class FakeStore:
         def query(self, sql, params):
@@ -90,7 +90,7 @@ def test_progress_eta_from_this_runs_pace():
 
 
 def test_cancel_kills_the_whole_group_after_the_grace_period(tmp_path):
-    from core.launcher import cancel, pid_alive
+    from core.sweeps.launcher import cancel, pid_alive
 
     # A worker that ignores SIGTERM and has a child: both must go.
     code = ("import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
@@ -112,8 +112,8 @@ def test_cancel_kills_the_whole_group_after_the_grace_period(tmp_path):
 
 
 def test_refuses_a_sweep_that_an_engine_runs_elsewhere(app_store):
-    from core.launcher import AlreadyRunning, launch, spec_from_record
-    from core.store import Store, now
+    from core.store.store import Store, now
+    from core.sweeps.launcher import AlreadyRunning, launch, spec_from_record
 
     with Store(app_store.db) as store, store.write() as db:
         spec = spec_from_record(db["sweeps"].get(app_store.sweep_id)["spec_json"])
@@ -134,14 +134,14 @@ def _wait(predicate, timeout, what):
 
 
 def _sweep(db, spec_hash):
-    from core.store import Store
+    from core.store.store import Store
 
     with Store(db) as store:
         return next((s for s in store.sweeps() if s["spec_hash"] == spec_hash), None)
 
 
 def test_launch_refuses_a_second_start_then_cancel_and_resume(swept, tmp_path):
-    from core import launcher
+    from core.sweeps import launcher
 
     db = tmp_path / "store" / "w.db"
     spec = small_spec(swept.images, swept.checkpoints, mask_checkpoints=[str(swept.checkpoints["stage1"])],
@@ -172,7 +172,7 @@ def test_launch_refuses_a_second_start_then_cancel_and_resume(swept, tmp_path):
 
 
 def test_a_worker_that_fails_to_start_is_reported_and_can_be_dismissed(tmp_path):
-    from core import launcher
+    from core.sweeps import launcher
 
     db = tmp_path / "s" / "w.db"
     spec = _spec(tmp_path)  # its checkpoints do not exist: the CLI refuses it

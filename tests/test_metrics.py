@@ -1,4 +1,4 @@
-"""Tests for core.metrics on hand-computable drawings."""
+"""Tests for core.sketch.metrics on hand-computable drawings."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.metrics import (
+from core.sketch.metrics import (
     METRIC_DESCRIPTIONS,
     METRIC_NAMES,
     SketchFormatError,
@@ -23,7 +23,7 @@ from core.metrics import (
     ssim,
     stroke_stats,
 )
-from core.strokes import Stroke, Strokes
+from core.sketch.strokes import Stroke, Strokes
 
 
 def blank(h: int = 60, w: int = 60) -> np.ndarray:
@@ -206,7 +206,7 @@ def test_every_metric_is_described():
 
 
 def test_disagreement_is_the_mean_pairwise_difference():
-    from core.metrics import disagreement
+    from core.sketch.metrics import disagreement
 
     white = np.full((10, 10), 255, np.uint8)
     black = np.zeros((20, 20), np.uint8)  # another size: compared after resizing

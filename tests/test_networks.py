@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from core.networks import (
+from core.models.networks import (
     ARCHITECTURES,
     SamePad2d,
     build_network,

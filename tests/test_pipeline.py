@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.pipeline import (
+from core.pipeline.seed import (
     MASK_SIDE,
     SeedSettings,
     apply_gamma,

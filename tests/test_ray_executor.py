@@ -19,8 +19,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from core.store import Store
-from core.sweeps import SweepError, SweepSpec, run_sweep
+from core.store.store import Store
+from core.sweeps.engine import SweepError, SweepSpec, run_sweep
 from tests.sweep_fixtures import REPO, run_cli, write_scene
 
 pytest_plugins = ["tests.sweep_fixtures"]
@@ -71,7 +71,7 @@ def _rows(db: Path) -> dict[str, dict]:
 
 @needs_ray
 def test_ray_gives_the_local_results_and_the_second_executor_computes_nothing(ray_instance, tiny_weights, tmp_path):
-    from core.cli import result_records
+    from core.cli.main import result_records
 
     images = make_set(tmp_path / "set", 3, broken=True)
     spec = SweepSpec(images=[str(images)], sketch_checkpoints=[str(tiny_weights["sketch_a"])],
@@ -208,7 +208,7 @@ def test_sigterm_to_the_process_group_cancels_a_ray_sweep_and_leaves_no_process(
     """What the app's cancel does: SIGTERM to the CLI's process group, which also holds its local Ray instance."""
     images = make_set(tmp_path / "set", 8)
     db = tmp_path / "w.db"
-    args = [sys.executable, "-m", "core.cli", "sweep", "--images", str(images), "--sketch-checkpoint",
+    args = [sys.executable, "-m", "core.cli.main", "sweep", "--images", str(images), "--sketch-checkpoint",
             str(tiny_weights["sketch_a"]), str(tiny_weights["sketch_b"]), "--mask-checkpoint",
             str(tiny_weights["mask_a"]), str(tiny_weights["mask_b"]), "--resolution", "64", "96",
             "--softctr", "0.3", "0.5", "0.7", "--device", "cpu", "--db", str(db), "--json", "--no-progress"]
@@ -265,9 +265,9 @@ def test_missing_ray_extra_is_one_clear_error(tiny_weights, tmp_path):
     db = tmp_path / "w.db"
     # sys.modules["ray"] = None makes `import ray` fail as if the extra were not installed.
     code = ("import sys; sys.modules['ray'] = None\n"
-            "from core.distributed import ray_available\n"
+            "from core.sweeps.ray import ray_available\n"
             "print('ray_available', ray_available())\n"
-            "from core.cli import main\n"
+            "from core.cli.main import main\n"
             "sys.exit(main(sys.argv[1:]))\n")
     proc = subprocess.run([sys.executable, "-c", code, "sweep", "--images", str(images), "--sketch-checkpoint",
                            str(tiny_weights["sketch_a"]), "--resolution", "64", "--device", "cpu", "--db", str(db),
@@ -282,7 +282,7 @@ def test_missing_ray_extra_is_one_clear_error(tiny_weights, tmp_path):
 def test_ray_flags_are_checked(tiny_weights, tmp_path):
     import socket
 
-    from core.distributed import _check_reachable, _device_kind, ray_argv
+    from core.sweeps.ray import _check_reachable, _device_kind, ray_argv
 
     images = make_set(tmp_path / "set", 1)
     proc = run_cli("sweep", "--images", str(images), "--sketch-checkpoint", str(tiny_weights["sketch_a"]),

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from core.store import SCHEMA_VERSION, Store, StoreError
+from core.store.store import SCHEMA_VERSION, Store, StoreError
 
 
 def test_new_store_is_plain_sqlite_in_wal_with_schema(tmp_path):
@@ -115,6 +115,6 @@ def test_dead_running_sweep_shows_as_interrupted(tmp_path):
         with store.write():
             # A pid that cannot exist: the process is gone.
             store.conn.execute("UPDATE sweeps SET status='running', pid=?, host=?, heartbeat_at=? WHERE id=?",
-                               (2**22 + 12345, __import__("socket").gethostname(), __import__("core.store").store.now(), sid))
+                               (2**22 + 12345, __import__("socket").gethostname(), __import__("core.store.store").store.now(), sid))
         assert store.sweep(sid)["status"] == "interrupted"
         assert store.upsert_sweep("h", "renamed", "", {}, 1, "local") == sid

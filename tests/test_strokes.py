@@ -1,4 +1,4 @@
-"""Tests for core.strokes: vectorising drawings with known strokes, stroke-3, files and renderings."""
+"""Tests for core.sketch.strokes: vectorising drawings with known strokes, stroke-3, files and renderings."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from core.strokes import (
+from core.sketch.strokes import (
     SketchFormatError,
     Stroke,
     Strokes,
@@ -33,7 +33,6 @@ from core.strokes import (
     to_svg,
     vectorize,
 )
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -542,9 +541,9 @@ def test_demo_photo_sketches_rerender_within_tolerance(photo):
     """The demo Sketch Net's saved sketches of real photos (what --vec_switch vectorises) meet the acceptance."""
     from skimage import data
 
-    from core.checkpoints import load_checkpoint
     from core.demo import DEMO_WEIGHTS
-    from core.pipeline import SeedSettings, run_seed, saved_sketch
+    from core.models.checkpoints import load_checkpoint
+    from core.pipeline.seed import SeedSettings, run_seed, saved_sketch
 
     net = load_checkpoint(DEMO_WEIGHTS / "SketchNet_stage2.safetensors").build()
     rgb = getattr(data, photo)()

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core.store import Store
-from core.sweeps import SweepError, SweepSpec, cell_key, plan_sweep, run_sweep
+from core.store.store import Store
+from core.sweeps.engine import SweepError, SweepSpec, cell_key, plan_sweep, run_sweep
 from tests.sweep_fixtures import REPO, run_cli, write_scene
 
 pytest_plugins = ["tests.sweep_fixtures"]
@@ -94,9 +94,9 @@ def test_second_run_computes_nothing_and_new_axis_only_new_cells(tiny_weights, i
 
 def test_outputs_match_the_plain_pipeline(tiny_weights, image_dir, tmp_path):
     """The engine's folded networks give the same sketches as the eager seed pipeline (within 2 levels)."""
-    from core.checkpoints import load_checkpoint
-    from core.images import read_image
-    from core.pipeline import SeedSettings, run_seed
+    from core.models.checkpoints import load_checkpoint
+    from core.pipeline.images import read_image
+    from core.pipeline.seed import SeedSettings, run_seed
 
     db = tmp_path / "w.db"
     spec = spec_for(tiny_weights, image_dir, mask_modes=["soft", "hard"], merges=[False, True], gammas=[True, False])
@@ -218,7 +218,7 @@ def test_sigkill_then_rerun_finishes_only_missing_cells(tiny_weights, tmp_path):
     db = tmp_path / "w.db"
     args = _sweep_args(tiny_weights, images, db)
     total = 6 * 2 * 2 * 2 * 2 * 3
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli", *args], cwd=REPO, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "core.cli.main", *args], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while _done(db) < 10 and time.time() < deadline and proc.poll() is None:

@@ -1,4 +1,4 @@
-"""End-to-end tests of core.training on a tiny generated test set (tiny widths, a few steps)."""
+"""End-to-end tests of core.training.train on a tiny generated test set (tiny widths, a few steps)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from core.checkpoints import load_checkpoint
-from core.training import (
+from core.models.checkpoints import load_checkpoint
+from core.training.train import (
     CurveFormatError,
     TrainingDataError,
     TrainingError,

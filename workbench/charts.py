@@ -19,9 +19,9 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from core.curves import CURVE_INDEX_COLUMNS
-from core.evaluation import HIGHER_IS_BETTER, Score
-from core.store import CONFIG_COLUMNS, METRIC_COLUMNS
+from core.store.store import CONFIG_COLUMNS, METRIC_COLUMNS
+from core.training.curves import CURVE_INDEX_COLUMNS
+from core.training.evaluation import HIGHER_IS_BETTER, Score
 from workbench import grid as G
 
 NA = G.NA
@@ -207,7 +207,7 @@ def curve_figure(curve: dict[str, np.ndarray], losses: list[str], marks: list[di
                  log_y: bool = False) -> go.Figure:
     """Loss columns over ``global_iter``, with a dotted line and a marker on each curve per checkpoint mark.
 
-    ``marks`` come from :func:`core.curves.checkpoint_marks`; a mark's markers sit on
+    ``marks`` come from :func:`core.training.curves.checkpoint_marks`; a mark's markers sit on
     each loss line at its step (interpolated between logged points).
     """
     frame = pd.DataFrame({c: curve[c] for c in [*CURVE_INDEX_COLUMNS, *losses]})

@@ -16,8 +16,8 @@ import json
 
 import streamlit as st
 
-from core.metrics import disagreement
-from core.preferences import comparison_key
+from core.ranking.preferences import comparison_key
+from core.sketch.metrics import disagreement
 from workbench import grid as G
 from workbench import media, state
 from workbench.components import before_after

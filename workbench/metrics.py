@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.metrics import METRIC_DESCRIPTIONS
-from core.store import CONFIG_COLUMNS
+from core.sketch.metrics import METRIC_DESCRIPTIONS
+from core.store.store import CONFIG_COLUMNS
 from workbench import charts as C
 from workbench import state
 

@@ -11,7 +11,7 @@ imported by ``workbench demo`` or uploaded here (checked first, stored under
 the file name). A checkpoint is marked on a curve when its file name has the
 curve's prefix (``MaskNet_v2_curve.csv`` <-> ``MaskNet_v2_stage1.safetensors``)
 and its metadata records the step it was saved at; the store knows the
-checkpoints that a sweep has used (see :func:`core.curves.checkpoint_marks`).
+checkpoints that a sweep has used (see :func:`core.training.curves.checkpoint_marks`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import curves as K
-from core.evaluation import EVALUATION_DESCRIPTIONS, HIGHER_IS_BETTER, gap_summary, stored_scores
+from core.training import curves as K
+from core.training.evaluation import EVALUATION_DESCRIPTIONS, HIGHER_IS_BETTER, gap_summary, stored_scores
 from workbench import charts as C
 from workbench import state
 

@@ -1,7 +1,7 @@
 """Preferences: for each axis, how often each value was preferred, with a chart and CSV export.
 
 Counts come from the preferred marks made on the Compare page
-(:mod:`core.preferences` does the counting).
+(:mod:`core.ranking.preferences` does the counting).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core import preferences as P
+from core.ranking import preferences as P
 from workbench import state
 
 

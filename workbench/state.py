@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.settings import db_path as _settings_db_path
 from core.settings import user_name
-from core.store import Store
+from core.store.store import Store
 
 _STORE_KEY = "_workbench_store"
 
@@ -59,15 +59,15 @@ def show_flash() -> None:
 
 @st.cache_data(max_entries=2000, show_spinner=False)
 def _describe(path: str, size: int, stamp: int) -> dict:
-    """:func:`core.weights.describe_file`, once per file version (loading and hashing take a while)."""
-    from core.weights import describe_file
+    """:func:`core.models.weights.describe_file`, once per file version (loading and hashing take a while)."""
+    from core.models.weights import describe_file
 
     return describe_file(path)
 
 
 def weights_catalog() -> list[dict]:
     """Every file in the weights folders, described or with its error (cached by path, size and mtime)."""
-    from core.weights import weight_files
+    from core.models.weights import weight_files
 
     out = []
     for path in weight_files():

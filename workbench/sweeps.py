@@ -2,8 +2,8 @@
 
 The list of sweeps refreshes itself while one runs (done, failed, total,
 ETA), with cancel for running sweeps and resume for interrupted or cancelled
-ones. Launching, cancelling and estimating are :mod:`core.launcher`'s; the
-worker is ``python -m core.cli sweep ...``, so a sweep started here gives the
+ones. Launching, cancelling and estimating are :mod:`core.sweeps.launcher`'s; the
+worker is ``python -m core.cli.main sweep ...``, so a sweep started here gives the
 same cells as the CLI and outlives reruns, reloads and closed tabs.
 """
 
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import launcher
+from core.data.uploads import MAX_UPLOAD_BYTES, UploadError, new_test_set, save_upload
 from core.settings import runs_dir
-from core.uploads import MAX_UPLOAD_BYTES, UploadError, new_test_set, save_upload
+from core.sweeps import launcher
 from workbench import state
 
 NO_MASK = "none"
@@ -206,7 +206,7 @@ def _numbers(text: str, kind, label: str, errors: list[str]) -> list:
 
 def _baseline_params(text: str, errors: list[str]) -> dict[str, dict]:
     """``canny.low=30, xdog.sigma=1.2`` -> ``{"canny": {"low": 30}, "xdog": {"sigma": 1.2}}`` (the CLI's rules)."""
-    from core.cli import _number
+    from core.cli.main import _number
 
     params: dict[str, dict] = {}
     for item in text.replace(";", ",").replace(" ", ",").split(","):
@@ -223,8 +223,8 @@ def _baseline_params(text: str, errors: list[str]) -> dict[str, dict]:
 
 
 def _new_sweep(db: Path) -> None:
-    from core.baselines import BASELINES
-    from core.sweeps import SweepSpec
+    from core.pipeline.baselines import BASELINES
+    from core.sweeps.engine import SweepSpec
 
     st.subheader("New sweep")
     errors: list[str] = []
@@ -299,7 +299,7 @@ def _new_sweep(db: Path) -> None:
 
 def _executor() -> list[str]:
     """The executor choice: local, or Ray when it is installed; returns extra worker arguments."""
-    from core.distributed import ray_argv, ray_available
+    from core.sweeps.ray import ray_argv, ray_available
 
     if not ray_available():
         st.caption("Executor: local (install the Ray extra, `pip install -e '.[ray]'`, to spread sweeps over a Ray "
@@ -329,7 +329,7 @@ def _stamps(spec) -> tuple:
 @st.cache_data(max_entries=64, ttl=300, show_spinner="Planning the sweep…")
 def _plan(spec_json: str, stamps: tuple) -> list[tuple[str, str, int | None]] | str:
     """``(cell_key, method, resolution)`` per cell of the spec, or the reason it cannot run."""
-    from core.sweeps import plan_sweep
+    from core.sweeps.engine import plan_sweep
 
     try:
         plan = plan_sweep(launcher.spec_from_record(spec_json))

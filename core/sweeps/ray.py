@@ -8,7 +8,7 @@ a pool of :class:`SweepWorker` actors: one per GPU, or one per
 ``--device cpu``). Without an address, a local Ray instance using every
 local GPU and CPU is started for the sweep and shut down after it.
 
-Work is split by input image (:func:`core.sweeps.group_cells`): a worker
+Work is split by input image (:func:`core.sweeps.engine.group_cells`): a worker
 computes a whole image's cells with the local engine's own code, so each
 image is decoded once, each Mask Net runs once per image and Sketch Net
 forwards are shared, and each worker loads a checkpoint once (from the same
@@ -43,9 +43,9 @@ import threading
 import time
 from pathlib import Path
 
-from core.pipeline import PIPELINE_VERSION
-from core.store import now
-from core.sweeps import (
+from core.pipeline.seed import PIPELINE_VERSION
+from core.store.store import now
+from core.sweeps.engine import (
     Cancelled,
     Cell,
     Plan,
@@ -117,7 +117,7 @@ class _CheckpointFiles(dict):
         self.paths = paths
 
     def __missing__(self, sha: str):
-        from core.checkpoints import load_checkpoint
+        from core.models.checkpoints import load_checkpoint
 
         path = self.paths[sha]
         ckpt = load_checkpoint(path)
@@ -173,7 +173,7 @@ class SweepWorker:
 
     def info(self) -> dict:
         """Who and where this worker is; raises if the sweep's precisions cannot run on its device."""
-        from core.devices import check_precision
+        from core.models.devices import check_precision
 
         for precision in self.executor.plan.spec.precisions:
             check_precision(precision, self.device)
@@ -284,7 +284,7 @@ def run_sweep_ray(spec: SweepSpec, db_path: str | Path, *, progress: bool = True
 def _check_cpu_precisions(spec: SweepSpec) -> None:
     import torch
 
-    from core.devices import check_precision
+    from core.models.devices import check_precision
 
     for precision in spec.precisions:
         check_precision(precision, torch.device("cpu"))

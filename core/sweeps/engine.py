@@ -13,7 +13,7 @@ computes.
 
 Two executors run the cells: ``local`` (this process, the default) and
 ``ray`` (actors on a local Ray instance or a Ray cluster, see
-:mod:`core.distributed`). The executor is not part of the spec: a cell
+:mod:`core.sweeps.ray`). The executor is not part of the spec: a cell
 computed by either one is cached for both.
 """
 
@@ -34,15 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
-from core.pipeline import MASK_MODES, PIPELINE_VERSION
+from core.errors import SweepError
+from core.pipeline.seed import MASK_MODES, PIPELINE_VERSION
 
 PROFILES = ("seed",)
 THUMB_SIDE = 256
 EXECUTORS = ("local", "ray")
-
-
-class SweepError(Exception):
-    """A sweep specification cannot be used; the message says what to change."""
 
 
 @dataclass
@@ -166,7 +163,7 @@ class Plan:
     spec: SweepSpec
     images: list[ImageItem]
     cells: list[Cell]
-    checkpoints: dict  # sha256 -> core.checkpoints.Checkpoint
+    checkpoints: dict  # sha256 -> core.models.checkpoints.Checkpoint
 
 
 def cell_key(image_sha256: str, config: dict) -> str:
@@ -190,7 +187,7 @@ def _sha256_bytes(path: Path) -> tuple[str, int]:
 
 def collect_images(roots: list[str]) -> list[ImageItem]:
     """List image files of the test sets (subfolders included), hashing their bytes."""
-    from core.images import list_images
+    from core.pipeline.images import list_images
 
     items = []
     for root in roots:
@@ -211,7 +208,7 @@ def collect_images(roots: list[str]) -> list[ImageItem]:
 
 def plan_sweep(spec: SweepSpec) -> Plan:
     """Validate the spec, load its checkpoints and expand it into cells (cheap: no network runs)."""
-    from core.checkpoints import load_checkpoint
+    from core.models.checkpoints import load_checkpoint
 
     _validate(spec)
     images = collect_images(spec.images)
@@ -259,7 +256,7 @@ def plan_sweep(spec: SweepSpec) -> Plan:
                          softctr=float(softctr))
                 )
     if spec.baselines:
-        from core.baselines import baseline_params
+        from core.pipeline.baselines import baseline_params
 
         for name in spec.baselines:
             params = baseline_params(name, spec.baseline_params.get(name))
@@ -279,7 +276,7 @@ def plan_sweep(spec: SweepSpec) -> Plan:
 
 
 def _validate(spec: SweepSpec) -> None:
-    from core.devices import PRECISIONS
+    from core.models.devices import PRECISIONS
 
     if not spec.images:
         raise SweepError("no test set given; pass --images DIR")
@@ -335,12 +332,12 @@ def run_sweep(spec: SweepSpec, db_path: str | Path, *, progress: bool = True, pl
     Ray instance, or the cluster at ``ray_address``). Returns the summary;
     failed cells are recorded, not raised.
     """
-    from core.devices import check_precision, resolve_device
+    from core.models.devices import check_precision, resolve_device
 
     if executor not in EXECUTORS:
         raise SweepError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
     if executor == "ray":
-        from core.distributed import run_sweep_ray
+        from core.sweeps.ray import run_sweep_ray
 
         return run_sweep_ray(spec, db_path, progress=progress, plan=plan, retry_failed=retry_failed,
                              address=ray_address, cpus_per_worker=ray_cpus_per_worker)
@@ -386,7 +383,7 @@ def open_sweep(spec: SweepSpec, plan: Plan, db_path: str | Path, executor: str, 
     the stored row of every cell by key, and the cells still to compute (the
     same cache for every executor).
     """
-    from core.store import Store
+    from core.store.store import Store
 
     store = Store(db_path)
     sweep_id = store.upsert_sweep(spec.spec_hash(), spec.name or _default_name(spec), spec.note,
@@ -490,7 +487,7 @@ class _Executor:
     def net(self, sha: str):
         """The optimised inference copy of a checkpoint's network, built once per sweep."""
         if sha not in self._nets:
-            from core.acceleration import optimize_for_inference, prepare_device
+            from core.models.inference import optimize_for_inference, prepare_device
 
             prepare_device(self.device)
             self._nets[sha] = optimize_for_inference(self.plan.checkpoints[sha].build(), self.device)
@@ -501,7 +498,7 @@ class _Executor:
             self.run_image(group)
 
     def run_image(self, cells: list[Cell]) -> None:
-        from core.images import ImageReadError, read_image
+        from core.pipeline.images import ImageReadError, read_image
 
         t0 = time.perf_counter()
         try:
@@ -525,7 +522,7 @@ class _Executor:
                     out = self.run_baseline(img, cell)
                 else:
                     if cell.config["merge"] and inverted is None:
-                        from core.pipeline import invert_value
+                        from core.pipeline.seed import invert_value
 
                         inverted = invert_value(img)
                     out = self.run_seed(img, inverted, cell, masks, crops, sketches)
@@ -540,7 +537,7 @@ class _Executor:
             self._tick()
 
     def run_baseline(self, img, cell: Cell) -> dict:
-        from core.baselines import run_baseline
+        from core.pipeline.baselines import run_baseline
 
         t = time.perf_counter()
         sketch = run_baseline(cell.config["method"], img, cell.config["baseline_params"])
@@ -548,7 +545,7 @@ class _Executor:
                 "timings": {"t_mask": 0.0, "t_sketch": time.perf_counter() - t}}
 
     def run_seed(self, img, inverted, cell: Cell, masks: dict, crops: dict, sketches: dict) -> dict:
-        from core.pipeline import SeedSettings, merge_sketches, prepare_sketch_input
+        from core.pipeline.seed import SeedSettings, merge_sketches, prepare_sketch_input
 
         c = cell.config
         settings = SeedSettings(c["resolution"], c["background"], c["mask_mode"] or "soft",
@@ -587,8 +584,8 @@ class _Executor:
         """Mask (side None) or sketch prediction, under autocast for fp16/bf16."""
         import torch
 
-        from core.devices import autocast_dtype
-        from core.pipeline import predict_mask, predict_sketch
+        from core.models.devices import autocast_dtype
+        from core.pipeline.seed import predict_mask, predict_sketch
 
         net = self.net(sha)
         dtype = autocast_dtype(precision)
@@ -691,14 +688,14 @@ def finalize_cell(root: Path, cell: Cell, img, out: dict) -> dict:
     """
     t = time.perf_counter()
     fields = {"status": "done", "error": None, "width": int(img.shape[1]), "height": int(img.shape[0])}
-    from core.pipeline import apply_gamma
+    from core.pipeline.seed import apply_gamma
 
     # Strokes and metrics see the sketch as the original saved and vectorised it: after gamma 3,
     # which turns the Sketch Net's grey lines into ink (0 and 255 stay as they are).
     saved = apply_gamma(out["sketch"], 3)
     strokes = None
     if cell.config.get("vectorize"):
-        from core.strokes import vectorize
+        from core.sketch.strokes import vectorize
 
         strokes = vectorize(saved)
     fields.update(_write_files(Path(root), cell, out, strokes))
@@ -714,7 +711,7 @@ def _relative(root: Path, path: Path) -> str:
 
 
 def _write_files(root: Path, cell: Cell, out: dict, strokes) -> dict:
-    from core.outputs import write_atomic
+    from core.files import write_atomic
 
     folder = root / "cells" / cell.key[:2] / cell.key
     paths = {}
@@ -734,8 +731,8 @@ def _write_files(root: Path, cell: Cell, out: dict, strokes) -> dict:
 
 
 def _write_strokes(root: Path, folder: Path, strokes) -> dict:
-    from core import strokes as vec
-    from core.outputs import write_atomic
+    from core.files import write_atomic
+    from core.sketch import strokes as vec
 
     files = {"npz_path": "strokes.npz", "svg_path": "strokes.svg", "gif_path": "strokes.gif",
              "vector_path": "vector.png"}
@@ -748,8 +745,8 @@ def _write_strokes(root: Path, folder: Path, strokes) -> dict:
 
 def _metrics(cell: Cell, sketch, strokes) -> dict:
     """Metric columns for a finished cell (reference scores where the test set has drawings)."""
-    from core.metrics import sketch_metrics
-    from core.store import METRIC_COLUMNS
+    from core.sketch.metrics import sketch_metrics
+    from core.store.store import METRIC_COLUMNS
 
     values = sketch_metrics(sketch, strokes=strokes, reference=_reference_drawing(cell.image.path))
     out = {k: float(v) for k, v in values.items() if k in METRIC_COLUMNS and v is not None}

@@ -16,12 +16,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from core.errors import ImageReadError
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 DEFAULT_MAX_PIXELS = 50_000_000
-
-
-class ImageReadError(Exception):
-    """An input file could not be used as an image; the message names the problem."""
 
 
 def is_image_name(path: str | Path) -> bool:

@@ -9,7 +9,7 @@ checkpoints at width 1.0 with random weights (two Mask Net v2, two deep
 Sketch Nets), four generated photo-like images, resolution 424, soft and
 hard: 32 cells.
 
-Run as ``python -m core.bench naive CONFIG_JSON`` it is the naive worker.
+Run as ``python -m core.sweeps.bench naive CONFIG_JSON`` it is the naive worker.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def make_workload(root: Path, images: int = 4, resolution: int = 424, width: flo
     import cv2
     import torch
 
-    from core.networks import build_network
+    from core.models.networks import build_network
 
     root.mkdir(parents=True, exist_ok=True)
     folder = root / "images"
@@ -103,9 +103,9 @@ def naive_worker(config: dict) -> None:
     """One configuration the original way: load eager models, then image by image, sketch written as PNG."""
     import cv2
 
-    from core.checkpoints import load_checkpoint
-    from core.images import list_images, read_image
-    from core.pipeline import SeedSettings, run_seed
+    from core.models.checkpoints import load_checkpoint
+    from core.pipeline.images import list_images, read_image
+    from core.pipeline.seed import SeedSettings, run_seed
 
     mask_net = load_checkpoint(config["mask"]).build()
     sketch_net = load_checkpoint(config["sketch"]).build()
@@ -123,7 +123,7 @@ def time_naive(work: Workload) -> tuple[float, dict]:
     started = time.perf_counter()
     for i, config in enumerate(work.configs):
         config = dict(config, images=str(work.images), out=str(work.root / "naive" / str(i)))
-        subprocess.run([sys.executable, "-m", "core.bench", "naive", json.dumps(config)], check=True)
+        subprocess.run([sys.executable, "-m", "core.sweeps.bench", "naive", json.dumps(config)], check=True)
         outputs[(config["mask"], config["sketch"], config["mode"])] = Path(config["out"])
     return time.perf_counter() - started, outputs
 
@@ -131,7 +131,7 @@ def time_naive(work: Workload) -> tuple[float, dict]:
 def time_engine(work: Workload, device: str) -> tuple[float, dict]:
     """Run the sweep in a fresh ``workbench sweep`` process; return seconds and its JSON summary."""
     db = work.root / "engine" / "bench.db"
-    cmd = [sys.executable, "-m", "core.cli", "sweep", "--images", str(work.images),
+    cmd = [sys.executable, "-m", "core.cli.main", "sweep", "--images", str(work.images),
            "--mask-checkpoint", *map(str, work.masks), "--sketch-checkpoint", *map(str, work.sketches),
            "--resolution", str(work.resolution), "--mask-mode", *work.modes, "--softctr", "0.5",
            "--device", device, "--db", str(db), "--json", "--no-progress"]
@@ -145,10 +145,10 @@ def time_forward(work: Workload, device: str) -> float:
     """Eager forward calls only (models preloaded, outputs discarded): one Mask Net and one Sketch Net per cell."""
     import torch
 
-    from core.checkpoints import load_checkpoint
-    from core.devices import resolve_device
-    from core.images import list_images, read_image
-    from core.pipeline import MASK_SIDE, to_tensor
+    from core.models.checkpoints import load_checkpoint
+    from core.models.devices import resolve_device
+    from core.pipeline.images import list_images, read_image
+    from core.pipeline.seed import MASK_SIDE, to_tensor
 
     dev = resolve_device(device)
     nets = {str(p): load_checkpoint(p).build(dev) for p in work.masks + work.sketches}
@@ -171,8 +171,8 @@ def max_pixel_diff(work: Workload, naive_outputs: dict, engine: dict) -> int:
     """Largest absolute difference between the engine's and the naive sketches, over all cells."""
     import cv2
 
-    from core.checkpoints import sha256_file
-    from core.store import Store
+    from core.models.checkpoints import sha256_file
+    from core.store.store import Store
 
     sha = {str(p): sha256_file(p) for p in work.masks + work.sketches}
     worst = 0

@@ -28,7 +28,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core.networks import ARCHITECTURES, build_network, scale_channels
+from core.errors import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    TruncatedCheckpointError,
+    UnknownArchitectureError,
+    UnsafeCheckpointError,
+)
+from core.models.networks import ARCHITECTURES, build_network, scale_channels
 
 # Keys under which training scripts commonly nest the real state_dict.
 _CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "net", "module", "generator", "G_net")
@@ -36,26 +43,6 @@ _CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "net", "module", "
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 PTH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 SAFETENSORS_SUFFIX = ".safetensors"
-
-
-class CheckpointError(Exception):
-    """A checkpoint could not be used; the message says why and what to do."""
-
-
-class CheckpointNotFoundError(CheckpointError):
-    """The checkpoint file does not exist."""
-
-
-class UnsafeCheckpointError(CheckpointError):
-    """The pickle needs arbitrary Python objects, so it is refused without running any of it."""
-
-
-class TruncatedCheckpointError(CheckpointError):
-    """The file ends before its declared contents do."""
-
-
-class UnknownArchitectureError(CheckpointError):
-    """The keys match none of the known architectures."""
 
 
 @dataclass(frozen=True)

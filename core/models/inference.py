@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from core.networks import Bottleneck, MaskNetV1, MaskNetV2
+from core.models.networks import Bottleneck, MaskNetV1, MaskNetV2
 
 # (conv attribute, BatchNorm attribute) pairs held directly by a module class.
 _ATTRIBUTE_PAIRS = {

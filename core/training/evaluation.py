@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from core.errors import EvaluationError
 
 # Which way each evaluation metric improves, and the kind of net it scores (the store keeps no role).
 HIGHER_IS_BETTER = {"mask_iou": True, "edge_f1": True, "chamfer": False}
@@ -27,10 +28,6 @@ EVALUATION_DESCRIPTIONS = {
     "chamfer": "Chamfer distance in pixels between the Sketch Net's ink and the ground-truth drawing's; "
                "lower is better.",
 }
-
-
-class EvaluationError(Exception):
-    """A split or checkpoint cannot be evaluated; the message says what is missing."""
 
 
 @dataclass
@@ -81,10 +78,10 @@ def _read_gray(path: Path) -> np.ndarray:
 
 def evaluate_masks(checkpoints: list, folder: Path, split: str, device="cpu") -> list[Score]:
     """Mask IoU of each Mask Net checkpoint on every image of a test set with masks."""
-    from core.acceleration import optimize_for_inference
-    from core.datasets import load_test_set
-    from core.images import read_image
-    from core.pipeline import predict_mask
+    from core.data.testsets import load_test_set
+    from core.models.inference import optimize_for_inference
+    from core.pipeline.images import read_image
+    from core.pipeline.seed import predict_mask
 
     test_set = load_test_set(folder)
     items = [i for i in test_set.items if i.mask is not None]
@@ -101,11 +98,11 @@ def evaluate_masks(checkpoints: list, folder: Path, split: str, device="cpu") ->
 
 def evaluate_sketches(checkpoints: list, folder: Path, split: str, side: int = 256, device="cpu") -> list[Score]:
     """Edge F1 and chamfer distance of each Sketch Net (background off) against the ground-truth drawings."""
-    from core.acceleration import optimize_for_inference
-    from core.datasets import load_test_set
-    from core.images import read_image
-    from core.metrics import chamfer_distance, edge_prf
-    from core.pipeline import apply_gamma, predict_sketch
+    from core.data.testsets import load_test_set
+    from core.models.inference import optimize_for_inference
+    from core.pipeline.images import read_image
+    from core.pipeline.seed import apply_gamma, predict_sketch
+    from core.sketch.metrics import chamfer_distance, edge_prf
 
     test_set = load_test_set(folder)
     items = [i for i in test_set.items if i.drawing is not None]
@@ -128,7 +125,7 @@ def evaluate_sketches(checkpoints: list, folder: Path, split: str, side: int = 2
 def check_overfitting(mask_paths: list, train: Path, heldout: Path, sketch_paths: list | None = None,
                       device="cpu") -> list[Score]:
     """Score every checkpoint on both splits (mask IoU; edge F1 and chamfer for Sketch Nets)."""
-    from core.checkpoints import load_checkpoint
+    from core.models.checkpoints import load_checkpoint
 
     masks = [load_checkpoint(p) for p in mask_paths]
     sketches = [load_checkpoint(p) for p in sketch_paths or []]
@@ -159,7 +156,7 @@ def record_scores(store, scores: list[Score]) -> None:
     """Keep the scores in the store's ``evaluations`` table (one row per checkpoint, set and metric)."""
     import json
 
-    from core.store import now
+    from core.store.store import now
 
     with store.write():
         for s in scores:

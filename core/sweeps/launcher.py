@@ -1,7 +1,7 @@
 """Sweeps run as detached worker processes: start, watch, estimate, cancel and resume them.
 
 The app never runs a sweep in its own process: :func:`launch` starts
-``python -m core.cli sweep ... --json --no-progress --db DB`` from an
+``python -m core.cli.main sweep ... --json --no-progress --db DB`` from an
 argument list (no shell) in a new session, so the worker survives reruns,
 page reloads, closed tabs and even a restart of the app. Its output goes to
 ``logs/`` beside the database, and a small launch record there
@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+from core.errors import AlreadyRunning, LaunchError
 from core.settings import PROJECT_ROOT
 
 LOG_DIR = "logs"
@@ -43,14 +44,6 @@ DEFAULT_CHECKPOINT_S_AT_424 = 1.5
 # Workers started by this process, so that finished ones are reaped (no zombies).
 _CHILDREN: dict[int, subprocess.Popen] = {}
 _CHILDREN_LOCK = threading.Lock()
-
-
-class LaunchError(Exception):
-    """A sweep could not be started; the message says why."""
-
-
-class AlreadyRunning(LaunchError):
-    """The same sweep (same spec hash) is already running."""
 
 
 @dataclass
@@ -71,7 +64,7 @@ class Launch:
 def sweep_argv(spec, db: str | os.PathLike, python: str | None = None) -> list[str]:
     """The worker's argument list for ``spec``: the CLI rebuilds a spec with the same spec_hash."""
     c = spec.canonical()
-    argv = [python or sys.executable, "-m", "core.cli", "sweep", "--images", *c["images"]]
+    argv = [python or sys.executable, "-m", "core.cli.main", "sweep", "--images", *c["images"]]
     if c["sketch_checkpoints"]:
         argv += ["--sketch-checkpoint", *c["sketch_checkpoints"]]
     argv += ["--mask-checkpoint", *[m or "none" for m in c["mask_checkpoints"]]]
@@ -95,7 +88,7 @@ def sweep_argv(spec, db: str | os.PathLike, python: str | None = None) -> list[s
 
 def spec_from_record(spec_json: str | dict):
     """The SweepSpec stored with a sweep (``sweeps.spec_json``), for resuming it."""
-    from core.sweeps import SweepSpec
+    from core.sweeps.engine import SweepSpec
 
     data = json.loads(spec_json) if isinstance(spec_json, str) else dict(spec_json)
     known = set(SweepSpec.__dataclass_fields__)
@@ -180,7 +173,7 @@ def running_pid(db: str | os.PathLike, spec_hash: str) -> int | None:
         if rec.get("spec_hash") == spec_hash and pid_alive(rec.get("pid"), rec.get("start_ticks")):
             return rec["pid"]
     if Path(db).exists():
-        from core.store import Store
+        from core.store.store import Store
 
         with Store(db) as store:
             store.refresh_statuses()
@@ -208,7 +201,7 @@ def launch(spec, db: str | os.PathLike, *, python: str | None = None, env: dict 
     """Start a detached worker that runs (or resumes) ``spec`` into ``db``.
 
     ``extra_args`` are appended to the worker's ``workbench sweep`` arguments
-    (e.g. ``core.distributed.ray_argv()`` to run it on Ray).
+    (e.g. ``core.sweeps.ray.ray_argv()`` to run it on Ray).
 
     Raises:
         AlreadyRunning: the same spec is running (started here or elsewhere).
@@ -309,7 +302,7 @@ def cancel_sweep(db: str | os.PathLike, sweep: dict, grace_s: float = DEFAULT_GR
             except (OSError, ValueError):
                 pass
         ended = cancel(pid, grace_s, ticks) if pid else True
-        from core.store import Store
+        from core.store.store import Store
 
         with Store(db) as store:
             row = store.query("SELECT status FROM sweeps WHERE id = ?", (sweep["id"],))
@@ -331,7 +324,7 @@ def resume(db: str | os.PathLike, sweep: dict, **kwargs) -> Launch:
     A sweep last run on Ray resumes on Ray (address from ``RAY_ADDRESS``, else a local instance).
     """
     if sweep.get("executor") == "ray" and "extra_args" not in kwargs:
-        from core.distributed import ray_argv
+        from core.sweeps.ray import ray_argv
 
         kwargs["extra_args"] = ray_argv(os.environ.get("RAY_ADDRESS"))
     return launch(spec_from_record(sweep["spec_json"]), db, **kwargs)

@@ -13,12 +13,10 @@ import os
 import sys
 from pathlib import Path
 
+from core.errors import UsageError, WorkbenchError
+
 EXIT_USAGE = 2
 EXIT_FAILED = 1
-
-
-class UsageError(Exception):
-    """A flag or argument cannot be used; the message says which and why."""
 
 
 def parse_bool(text: str) -> bool:
@@ -110,7 +108,7 @@ def cmd_pipeline(args) -> int:
     if not datapath.exists():
         raise UsageError(f"--datapath {datapath} does not exist")
 
-    from core.images import list_images
+    from core.pipeline.images import list_images
 
     images = list_images(datapath, recursive=False)
     if not images:
@@ -118,8 +116,8 @@ def cmd_pipeline(args) -> int:
 
     import torch
 
-    from core.checkpoints import load_checkpoint
-    from core.pipeline import SeedSettings, side_from_resolution
+    from core.models.checkpoints import load_checkpoint
+    from core.pipeline.seed import SeedSettings, side_from_resolution
 
     side = side_from_resolution(args.resolution)
 
@@ -146,7 +144,7 @@ def cmd_pipeline(args) -> int:
 
 
 def _suffixes() -> list[str]:
-    from core.images import IMAGE_SUFFIXES
+    from core.pipeline.images import IMAGE_SUFFIXES
 
     return list(IMAGE_SUFFIXES)
 
@@ -161,9 +159,9 @@ def _load_role(load, path: Path, role: str, flag: str):
 def _run_pipeline_images(images, outpath, settings, sketch_net, mask_net, device, vec_width, vectorise) -> int:
     from tqdm import tqdm
 
-    from core.images import ImageReadError, read_image
-    from core.outputs import write_atomic
-    from core.pipeline import encode_png, gallery_sheet, run_seed, saved_sketch
+    from core.files import write_atomic
+    from core.pipeline.images import ImageReadError, read_image
+    from core.pipeline.seed import encode_png, gallery_sheet, run_seed, saved_sketch
 
     failed = 0
     bar = tqdm(images, desc="pipeline", unit="img", file=sys.stderr, disable=None)
@@ -190,8 +188,8 @@ def _run_pipeline_images(images, outpath, settings, sketch_net, mask_net, device
 
 def write_strokes(sketch, outpath: Path, name: str):
     """Vectorise a sketch and write seq_data/<name>.npz, svg/<name>.svg, gif/<name>.gif, vector/<name>.png."""
-    from core.outputs import write_atomic
-    from core.strokes import save_gif, save_npz, save_vector_png, to_svg, vectorize
+    from core.files import write_atomic
+    from core.sketch.strokes import save_gif, save_npz, save_vector_png, to_svg, vectorize
 
     strokes = vectorize(sketch)
     save_npz(strokes, outpath / "seq_data" / f"{name}.npz")
@@ -216,7 +214,7 @@ def add_vectorize_parser(sub) -> None:
 def cmd_vectorize(args) -> int:
     import cv2
 
-    from core.images import ImageReadError, list_images, read_image
+    from core.pipeline.images import ImageReadError, list_images, read_image
 
     if not args.source.exists():
         raise UsageError(f"{args.source} does not exist")
@@ -248,7 +246,7 @@ def add_inspect_parser(sub) -> None:
 
 
 def cmd_inspect(args) -> int:
-    from core.checkpoints import load_checkpoint
+    from core.models.checkpoints import load_checkpoint
 
     info = load_checkpoint(args.checkpoint).describe()
     if args.json:
@@ -317,7 +315,7 @@ _SPEC_FLAGS = ("images", "sketch_checkpoints", "mask_checkpoints", "baselines", 
 
 def spec_from_args(args):
     """Build a SweepSpec from a TOML file and/or flags (flags win)."""
-    from core.sweeps import SweepSpec, load_spec_toml
+    from core.sweeps.engine import SweepSpec, load_spec_toml
 
     fields = load_spec_toml(args.config) if args.config else {}
     for name in _SPEC_FLAGS:
@@ -351,12 +349,12 @@ def _number(text: str):
 
 def cmd_sweep(args) -> int:
     from core.settings import db_path
-    from core.sweeps import SweepError, plan_sweep, run_sweep
+    from core.sweeps.engine import SweepError, plan_sweep, run_sweep
 
     executor = getattr(args, "executor", "local")
     try:
         if executor == "ray":
-            from core.distributed import import_ray
+            from core.sweeps.ray import import_ray
 
             import_ray()  # before planning: a missing extra is said at once
         elif getattr(args, "ray_address", None):
@@ -398,7 +396,7 @@ def add_results_parser(sub) -> None:
 
 def result_records(store, sweep_id=None) -> list[dict]:
     """The public record of each cell: config, status, paths (absolute), seconds and metrics."""
-    from core.store import METRIC_COLUMNS
+    from core.store.store import METRIC_COLUMNS
 
     if sweep_id is not None and not store.query("SELECT 1 FROM sweeps WHERE id = ?", (sweep_id,)):
         raise UsageError(f"no sweep {sweep_id} in {store.path}; `workbench results` lists all cells")
@@ -415,7 +413,7 @@ def result_records(store, sweep_id=None) -> list[dict]:
 
 def cmd_results(args) -> int:
     from core.settings import db_path
-    from core.store import Store, StoreError
+    from core.store.store import Store, StoreError
 
     try:
         store = Store(db_path(args.db), readonly=True)
@@ -458,7 +456,7 @@ def add_bench_parser(sub) -> None:
 
 
 def cmd_bench(args) -> int:
-    from core.bench import run_bench
+    from core.sweeps.bench import run_bench
 
     result = run_bench(args.images, args.resolution, args.device, args.width)
     if args.json:
@@ -497,7 +495,7 @@ def datasets_root(explicit: Path | None = None) -> Path:
 
 
 def cmd_datasets_build(args) -> int:
-    from core.datasets import build_all, load_test_set
+    from core.data.testsets import build_all, load_test_set
 
     sets = build_all(datasets_root(args.root), args.train_count, args.heldout_count, seed=args.seed, force=args.force)
     for name, folder in sets.items():
@@ -535,7 +533,7 @@ def add_train_parser(sub) -> None:
 def cmd_train(args) -> int:
     import shlex
 
-    from core import training
+    from core.training import train as training
 
     common = dict(architecture=args.architecture, width=args.width, steps=args.steps, batch_size=args.batch_size,
                   lr=args.lr, seed=args.seed, log_every=args.log_every, prefix=args.prefix, device=args.device,
@@ -566,8 +564,8 @@ def add_overfit_parser(sub) -> None:
 
 
 def cmd_overfit(args) -> int:
-    from core.devices import resolve_device
-    from core.evaluation import EvaluationError, check_overfitting, gaps, record_scores
+    from core.models.devices import resolve_device
+    from core.training.evaluation import EvaluationError, check_overfitting, gaps, record_scores
 
     if not args.mask_checkpoints and not args.sketch_checkpoints:
         raise UsageError("nothing to score: pass --mask-checkpoint and/or --sketch-checkpoint")
@@ -580,7 +578,7 @@ def cmd_overfit(args) -> int:
     except EvaluationError as exc:
         raise UsageError(str(exc)) from None
     if args.db:
-        from core.store import Store
+        from core.store.store import Store
 
         with Store(args.db) as store:
             record_scores(store, scores)
@@ -682,26 +680,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    """Exception types that mean bad input, reported in one line (modules imported only if loaded)."""
-    kinds: list[type[BaseException]] = [UsageError]
-    for module, name in (
-        ("core.checkpoints", "CheckpointError"),
-        ("core.images", "ImageReadError"),
-        ("core.devices", "DeviceError"),
-        ("core.store", "StoreError"),
-        ("core.sweeps", "SweepError"),
-        ("core.datasets", "DatasetError"),
-        ("core.baselines", "BaselineError"),
-        ("core.strokes", "StrokesError"),
-        ("core.training", "TrainingError"),
-        ("core.evaluation", "EvaluationError"),
-    ):
-        if module in sys.modules:
-            kinds.append(getattr(sys.modules[module], name))
-    return tuple(kinds)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -716,11 +694,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into e.g. `head`
         sys.stderr.close()
         return 0
-    except Exception as exc:  # noqa: BLE001 - only the expected kinds are turned into one line
-        if isinstance(exc, _expected_errors()):
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED
-        raise
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -27,9 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-
-class BaselineError(ValueError):
-    """A baseline name, parameter or input image was not usable; the message lists the valid options."""
+from core.errors import BaselineError
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,10 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from core.errors import SketchFormatError
+
 if TYPE_CHECKING:  # only for annotations: strokes imports this module
-    from core.strokes import Strokes
+    from core.sketch.strokes import Strokes
 
 INK_THRESHOLD = 128
 
@@ -60,10 +62,6 @@ METRIC_DESCRIPTIONS = {
     "chamfer": "Mean distance in pixels between the sketch's ink and the reference's ink, both ways; lower is closer.",
     "ssim": "Structural similarity with the reference image (-1 to 1; 1 = identical).",
 }
-
-
-class SketchFormatError(ValueError):
-    """An array is not a usable sketch (2-D uint8 grayscale, at least one pixel)."""
 
 
 def check_sketch(sketch: np.ndarray, name: str = "sketch") -> np.ndarray:

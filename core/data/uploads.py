@@ -3,7 +3,7 @@
 Nothing the client sends is used as a path: the test-set folder name and each
 file name are generated (a sanitised slug plus a content hash), the extension
 comes from the decoded format, and every file is decoded with
-:func:`core.images.decode_image` before it is written.
+:func:`core.pipeline.images.decode_image` before it is written.
 """
 
 from __future__ import annotations
@@ -15,15 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from core.images import ImageReadError, decode_image
+from core.errors import UploadError
+from core.pipeline.images import ImageReadError, decode_image
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 TEST_SETS_DIR = "testsets"
 _FORMAT_SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
-
-
-class UploadError(Exception):
-    """An uploaded file was refused; the message says why."""
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Training curves: parse the original CSV format, keep curves in the store, find the checkpoints on a curve.
 
 The format is the one training writes (``epoch,global_iter,<loss columns>``;
-see :mod:`core.training`). This module needs no torch, so the app can read
-and validate curves without loading it; :func:`core.training.read_curve`
+see :mod:`core.training.train`). This module needs no torch, so the app can read
+and validate curves without loading it; :func:`core.training.train.read_curve`
 reads a file through :func:`parse_curve`.
 
 Checkpoints are placed on a curve by name: a curve ``<prefix>_curve.csv``
@@ -21,14 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import CurveFormatError
+
 CURVE_INDEX_COLUMNS = ("epoch", "global_iter")
 EXPECTED_HEADER = "epoch,global_iter,<loss columns>"
 _CURVE_SUFFIX = re.compile(r"[_-]curve$", re.IGNORECASE)
 _STAGE_SUFFIX = re.compile(r"[_-]stage[\s_-]*\d+$", re.IGNORECASE)
-
-
-class CurveFormatError(ValueError):
-    """A training-curve CSV is not in the ``epoch,global_iter,<losses>`` format; the message names the problem."""
 
 
 def parse_curve(text: str, source: str = "curve") -> dict[str, np.ndarray]:
@@ -96,7 +94,7 @@ def save_curves(store, curves: list[tuple[str, str, str]]) -> None:
 
     Raises CurveFormatError (and stores nothing) when any text is malformed.
     """
-    from core.store import now
+    from core.store.store import now
 
     for name, _, text in curves:
         parse_curve(text, f"curve {name}")  # refuse a malformed file before anything is stored

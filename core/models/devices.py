@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from core.errors import DeviceError
+
 PRECISIONS = ("fp32", "fp16", "bf16")
-
-
-class DeviceError(Exception):
-    """The requested device or precision cannot be used here; the message says what can."""
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -23,7 +23,7 @@ its checkpoints:
   ``epoch,global_iter,<loss columns>``, one row per log step (losses are the
   mean over the steps since the previous row).
 
-Training data are test sets (see :mod:`core.datasets`), read with
+Training data are test sets (see :mod:`core.data.testsets`), read with
 ``load_test_set`` with their hashes checked; masks and drawings are the ones
 the manifest lists. Every set is held in memory at the training resolution
 (about ``side*side*7`` bytes per image for sketches, 160 KB for masks).
@@ -54,13 +54,14 @@ import torch.utils.deterministic  # holds the fill_uninitialized_memory switch
 from torch import nn
 from tqdm import tqdm
 
-from core import curves
-from core.checkpoints import save_checkpoint
-from core.datasets import MANIFEST_NAME, DatasetError, load_test_set, make_pencil_drawing
-from core.devices import resolve_device
-from core.images import ImageReadError, read_image
-from core.networks import ARCHITECTURES, build_network, network_role, scale_channels
-from core.pipeline import MASK_SIDE, apply_gamma
+from core.data.testsets import MANIFEST_NAME, DatasetError, load_test_set, make_pencil_drawing
+from core.errors import CurveFormatError, TrainingDataError, TrainingError
+from core.models.checkpoints import save_checkpoint
+from core.models.devices import resolve_device
+from core.models.networks import ARCHITECTURES, build_network, network_role, scale_channels
+from core.pipeline.images import ImageReadError, read_image
+from core.pipeline.seed import MASK_SIDE, apply_gamma
+from core.training import curves
 
 SKETCH_LOSSES = ("loss_G_L1", "loss_G_GAN", "loss_D")
 MASK_LOSSES = ("loss_mask",)
@@ -76,18 +77,6 @@ DEFAULT_PREFIXES = {
     "masknet_v1": "MaskNet_v1",
     "masknet_v2": "MaskNet_v2",
 }
-
-
-class TrainingError(Exception):
-    """Training could not start or finish; the message says what to change."""
-
-
-class TrainingDataError(TrainingError):
-    """A training set folder is missing, malformed or lacks what the chosen training needs."""
-
-
-class CurveFormatError(TrainingError, curves.CurveFormatError):
-    """A training-curve CSV is not in the ``epoch,global_iter,<losses>`` format."""
 
 
 @dataclass(frozen=True)
@@ -482,7 +471,7 @@ def train_sketch(
     paths = _output_paths(Path(out_dir), prefix, overwrite)
     hyper = {
         "side": side, "steps": steps, "batch_size": batch_size, "lr": lr, "target": target,
-        "target_maker": "drawings/" if target == "drawing" else "core.datasets.make_pencil_drawing",
+        "target_maker": "drawings/" if target == "drawing" else "core.data.testsets.make_pencil_drawing",
         "input_gamma": SKETCH_INPUT_GAMMA, "adv_weight": adv_weight, "l1_weight": l1_weight,
         "gan_loss": gan_loss, "flip": flip, "optimizer": "Adam(0.5, 0.999)", **_environment(threads),
     }  # fmt: skip
@@ -636,7 +625,7 @@ def train_mask(
 
 
 def read_curve(csv_path: Path | str) -> dict[str, np.ndarray]:
-    """Read a training curve in the original CSV format into columns (see :func:`core.curves.parse_curve`).
+    """Read a training curve in the original CSV format into columns (see :func:`core.training.curves.parse_curve`).
 
     The header is ``epoch,global_iter`` followed by one or more loss names;
     every row has one value per column. ``epoch`` and ``global_iter`` must be

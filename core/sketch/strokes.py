@@ -18,7 +18,7 @@
 6. drop strokes shorter than ``min_length`` px, simplify the rest with
    Ramer-Douglas-Peucker (``epsilon`` px), estimate each stroke's line width
    from the ink's distance transform along its centre line
-   (:func:`core.metrics.width_from_mean_depth`), and order the strokes for
+   (:func:`core.sketch.metrics.width_from_mean_depth`), and order the strokes for
    drawing: greedily the nearest next start from the pen's position,
    reversing a stroke when its far end is nearer.
 
@@ -56,8 +56,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.metrics import SketchFormatError, check_sketch, ink_depth, ink_mask, thin, width_from_mean_depth
-from core.outputs import write_atomic
+from core.errors import StrokesError, StrokesFileError
+from core.files import write_atomic
+from core.sketch.metrics import SketchFormatError, check_sketch, ink_depth, ink_mask, thin, width_from_mean_depth
 
 __all__ = [
     "NPZ_FORMAT",
@@ -83,14 +84,6 @@ __all__ = [
 
 NPZ_FORMAT = 1
 DEFAULT_MAX_GIF_FRAMES = 60
-
-
-class StrokesError(ValueError):
-    """Invalid vectoriser parameters or strokes."""
-
-
-class StrokesFileError(StrokesError):
-    """A strokes ``.npz`` file is missing, unreadable or not in the documented format."""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ def weight_files(dirs: list[Path] | None = None) -> list[Path]:
 
 def describe_file(path: str | Path) -> dict:
     """``load_checkpoint(path).describe()`` plus ``ok: True``, or ``ok: False`` with the ``error``."""
-    from core.checkpoints import CheckpointError, load_checkpoint
+    from core.models.checkpoints import CheckpointError, load_checkpoint
 
     path = Path(path)
     try:
