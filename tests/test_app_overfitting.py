@@ -244,8 +244,9 @@ def test_gap_summary_turns_lower_is_better_metrics_and_the_gap_is_coloured():
 
 
 def test_parse_curve_checks_text_and_read_curve_still_reads_files(tmp_path):
+    from core.errors import CurveFormatError, TrainingError
     from core.training import curves
-    from core.training.train import CurveFormatError, TrainingError, read_curve
+    from core.training.train import read_curve
 
     parsed = curves.parse_curve("\ufeffepoch,global_iter,loss_G_L1,loss_D\n0,10,0.5,nan\n\n1,20,0.25,0.5\n")
     assert list(parsed) == ["epoch", "global_iter", "loss_G_L1", "loss_D"]
@@ -263,8 +264,9 @@ def test_parse_curve_checks_text_and_read_curve_still_reads_files(tmp_path):
 
 
 def test_save_curves_refuses_a_malformed_batch_whole(tmp_path):
+    from core.errors import CurveFormatError
     from core.store.store import Store
-    from core.training.curves import CurveFormatError, save_curves, stored_curves
+    from core.training.curves import save_curves, stored_curves
 
     with Store(tmp_path / "w.db") as store:
         save_curves(store, [("a_curve.csv", "here", "epoch,global_iter,loss\n0,1,0.5\n")])
@@ -300,8 +302,8 @@ def test_checkpoint_marks_match_by_prefix_and_need_a_step():
 
 def test_demo_import_curves_stores_and_refuses_like_before(tmp_path):
     from core.demo import import_curves
+    from core.errors import TrainingError
     from core.store.store import Store
-    from core.training.train import TrainingError
 
     good = tmp_path / "X_curve.csv"
     good.write_text("epoch,global_iter,loss_mask\n0,1,0.5\n")

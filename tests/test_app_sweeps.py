@@ -135,7 +135,8 @@ def test_upload_into_a_new_test_set(app_store):
 
 
 def test_save_upload_limits(tmp_path):
-    from core.data.uploads import UploadError, save_upload, slug
+    from core.data.uploads import save_upload, slug
+    from core.errors import UploadError
 
     assert slug("../../a b.c.png") == "a-b-c" and slug("...") == "upload" and "/" not in slug("a/..\\b")
     good = png_bytes(make_photo(20, 20))

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core.pipeline.baselines import BASELINES, BaselineError, baseline_key, baseline_params, run_baseline
+from core.errors import BaselineError
+from core.pipeline.baselines import BASELINES, baseline_key, baseline_params, run_baseline
 
 
 def _square_scene(size: int = 128, lo: int = 40, hi: int = 88) -> np.ndarray:

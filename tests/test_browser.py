@@ -332,7 +332,7 @@ def _fill_sweep_form(page, images: Path, resolutions: str, name: str, masks: lis
 
 
 def test_sweep_from_the_form_finishes_across_a_reload_like_the_cli(server, page, store, tmp_path):
-    from core.cli.main import result_records
+    from core.cli.sweep import result_records
     from core.store.store import Store
     from workbench.media import read
 

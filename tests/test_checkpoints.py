@@ -13,15 +13,14 @@ import shlex
 import pytest
 import torch
 
-from core.models.checkpoints import (
+from core.errors import (
     CheckpointError,
     CheckpointNotFoundError,
     TruncatedCheckpointError,
     UnknownArchitectureError,
     UnsafeCheckpointError,
-    load_checkpoint,
-    save_checkpoint,
 )
+from core.models.checkpoints import load_checkpoint, save_checkpoint
 from core.models.networks import ARCHITECTURES, build_network
 
 ARCHS = tuple(ARCHITECTURES)

@@ -18,7 +18,6 @@ from core.data.testsets import (
     OBJECTS_HELDOUT,
     OBJECTS_TRAIN,
     PHOTO_CATALOGUE,
-    DatasetError,
     build_all,
     build_objects,
     build_photos,
@@ -26,6 +25,7 @@ from core.data.testsets import (
     make_pencil_drawing,
     verify,
 )
+from core.errors import DatasetError
 
 SIZE = 96  # small scenes keep the suite fast; the recipe scales with size
 COUNT = 8  # two of each of the four shape families per split

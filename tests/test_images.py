@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.pipeline.images import ImageReadError, decode_image, is_image_name, list_images, read_image
+from core.errors import ImageReadError
+from core.pipeline.images import decode_image, is_image_name, list_images, read_image
 
 
 def _cv2_reference(path: Path) -> np.ndarray:

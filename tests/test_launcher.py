@@ -32,7 +32,8 @@ def _spec(tmp_path, **kw):
 
 
 def test_worker_argv_rebuilds_the_same_spec(tmp_path):
-    from core.cli.main import build_parser, spec_from_args
+    from core.cli.main import build_parser
+    from core.cli.sweep import spec_from_args
     from core.sweeps.launcher import sweep_argv
 
     spec = _spec(tmp_path)
@@ -112,8 +113,9 @@ def test_cancel_kills_the_whole_group_after_the_grace_period(tmp_path):
 
 
 def test_refuses_a_sweep_that_an_engine_runs_elsewhere(app_store):
+    from core.errors import AlreadyRunning
     from core.store.store import Store, now
-    from core.sweeps.launcher import AlreadyRunning, launch, spec_from_record
+    from core.sweeps.launcher import launch, spec_from_record
 
     with Store(app_store.db) as store, store.write() as db:
         spec = spec_from_record(db["sweeps"].get(app_store.sweep_id)["spec_json"])

@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
+from core.errors import SketchFormatError
 from core.sketch.metrics import (
     METRIC_DESCRIPTIONS,
     METRIC_NAMES,
-    SketchFormatError,
     chamfer_distance,
     edge_prf,
     fragmentation,

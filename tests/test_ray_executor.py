@@ -19,8 +19,9 @@ from pathlib import Path
 import cv2
 import pytest
 
+from core.errors import SweepError
 from core.store.store import Store
-from core.sweeps.engine import SweepError, SweepSpec, run_sweep
+from core.sweeps.engine import SweepSpec, run_sweep
 from tests.sweep_fixtures import REPO, run_cli, write_scene
 
 pytest_plugins = ["tests.sweep_fixtures"]
@@ -71,7 +72,7 @@ def _rows(db: Path) -> dict[str, dict]:
 
 @needs_ray
 def test_ray_gives_the_local_results_and_the_second_executor_computes_nothing(ray_instance, tiny_weights, tmp_path):
-    from core.cli.main import result_records
+    from core.cli.sweep import result_records
 
     images = make_set(tmp_path / "set", 3, broken=True)
     spec = SweepSpec(images=[str(images)], sketch_checkpoints=[str(tiny_weights["sketch_a"])],

@@ -7,7 +7,8 @@ import sqlite3
 
 import pytest
 
-from core.store.store import SCHEMA_VERSION, Store, StoreError
+from core.errors import StoreError
+from core.store.store import SCHEMA_VERSION, Store
 
 
 def test_new_store_is_plain_sqlite_in_wal_with_schema(tmp_path):

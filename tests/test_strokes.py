@@ -13,12 +13,10 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from core.errors import SketchFormatError, StrokesError, StrokesFileError
 from core.sketch.strokes import (
-    SketchFormatError,
     Stroke,
     Strokes,
-    StrokesError,
-    StrokesFileError,
     VectorizeParams,
     from_stroke3,
     load_npz,

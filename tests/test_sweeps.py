@@ -17,8 +17,9 @@ import cv2
 import numpy as np
 import pytest
 
+from core.errors import SweepError
 from core.store.store import Store
-from core.sweeps.engine import SweepError, SweepSpec, cell_key, plan_sweep, run_sweep
+from core.sweeps.engine import SweepSpec, cell_key, plan_sweep, run_sweep
 from tests.sweep_fixtures import REPO, run_cli, write_scene
 
 pytest_plugins = ["tests.sweep_fixtures"]

@@ -12,15 +12,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from core.errors import CurveFormatError, TrainingDataError, TrainingError
 from core.models.checkpoints import load_checkpoint
-from core.training.train import (
-    CurveFormatError,
-    TrainingDataError,
-    TrainingError,
-    read_curve,
-    train_mask,
-    train_sketch,
-)
+from core.training.train import read_curve, train_mask, train_sketch
 
 TINY = 1 / 16
 

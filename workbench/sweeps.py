@@ -15,7 +15,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.data.uploads import MAX_UPLOAD_BYTES, UploadError, new_test_set, save_upload
+from core.data.uploads import MAX_UPLOAD_BYTES, new_test_set, save_upload
+from core.errors import UploadError
 from core.settings import runs_dir
 from core.sweeps import launcher
 from workbench import state
@@ -206,7 +207,7 @@ def _numbers(text: str, kind, label: str, errors: list[str]) -> list:
 
 def _baseline_params(text: str, errors: list[str]) -> dict[str, dict]:
     """``canny.low=30, xdog.sigma=1.2`` -> ``{"canny": {"low": 30}, "xdog": {"sigma": 1.2}}`` (the CLI's rules)."""
-    from core.cli.main import _number
+    from core.cli.arguments import number as _number
 
     params: dict[str, dict] = {}
     for item in text.replace(";", ",").replace(" ", ",").split(","):

@@ -1,5 +1,5 @@
-"""The ``workbench`` command line: one thin module per command group over the library."""
+"""The ``workbench`` command line: one thin module per command group over the library.
 
-from core.cli.main import main
-
-__all__ = ["main"]
+``core.cli.main`` builds the parser and runs a command; the other modules each
+add one group of commands (pipeline, sweep, data, app).
+"""

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from core.errors import UploadError
-from core.pipeline.images import ImageReadError, decode_image
+from core.errors import ImageReadError, UploadError
+from core.pipeline.images import decode_image
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 TEST_SETS_DIR = "testsets"

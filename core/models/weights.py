@@ -24,7 +24,8 @@ def weight_files(dirs: list[Path] | None = None) -> list[Path]:
 
 def describe_file(path: str | Path) -> dict:
     """``load_checkpoint(path).describe()`` plus ``ok: True``, or ``ok: False`` with the ``error``."""
-    from core.models.checkpoints import CheckpointError, load_checkpoint
+    from core.errors import CheckpointError
+    from core.models.checkpoints import load_checkpoint
 
     path = Path(path)
     try:

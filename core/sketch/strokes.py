@@ -56,9 +56,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.errors import StrokesError, StrokesFileError
+from core.errors import SketchFormatError, StrokesError, StrokesFileError
 from core.files import write_atomic
-from core.sketch.metrics import SketchFormatError, check_sketch, ink_depth, ink_mask, thin, width_from_mean_depth
+from core.sketch.metrics import check_sketch, ink_depth, ink_mask, thin, width_from_mean_depth
 
 __all__ = [
     "NPZ_FORMAT",

@@ -498,7 +498,8 @@ class _Executor:
             self.run_image(group)
 
     def run_image(self, cells: list[Cell]) -> None:
-        from core.pipeline.images import ImageReadError, read_image
+        from core.errors import ImageReadError
+        from core.pipeline.images import read_image
 
         t0 = time.perf_counter()
         try:

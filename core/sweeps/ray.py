@@ -43,13 +43,13 @@ import threading
 import time
 from pathlib import Path
 
+from core.errors import SweepError
 from core.pipeline.seed import PIPELINE_VERSION
 from core.store.store import now
 from core.sweeps.engine import (
     Cancelled,
     Cell,
     Plan,
-    SweepError,
     SweepSpec,
     SweepSummary,
     _Executor,

@@ -54,12 +54,12 @@ import torch.utils.deterministic  # holds the fill_uninitialized_memory switch
 from torch import nn
 from tqdm import tqdm
 
-from core.data.testsets import MANIFEST_NAME, DatasetError, load_test_set, make_pencil_drawing
-from core.errors import CurveFormatError, TrainingDataError, TrainingError
+from core.data.testsets import MANIFEST_NAME, load_test_set, make_pencil_drawing
+from core.errors import CurveFormatError, DatasetError, ImageReadError, TrainingDataError, TrainingError
 from core.models.checkpoints import save_checkpoint
 from core.models.devices import resolve_device
 from core.models.networks import ARCHITECTURES, build_network, network_role, scale_channels
-from core.pipeline.images import ImageReadError, read_image
+from core.pipeline.images import read_image
 from core.pipeline.seed import MASK_SIDE, apply_gamma
 from core.training import curves
 
