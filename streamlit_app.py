@@ -1,4 +1,4 @@
-"""Sketch Workbench in the browser: the router. Each page is a module in workbench/.
+"""Sketch Workbench in the browser: the router. Each page is a module in workbench/pages/.
 
 Run ``workbench ui [--db PATH] [--port N]`` (or ``streamlit run streamlit_app.py``;
 the store is ``$WORKBENCH_DB`` or ``runs/workbench.db``).
@@ -10,18 +10,18 @@ st.set_page_config(page_title="Sketch Workbench", page_icon=":material/draw:", l
 
 pages = {
     "Look": [
-        st.Page("workbench/compare.py", title="Compare", icon=":material/grid_view:", default=True),
-        st.Page("workbench/preferences.py", title="Preferences", icon=":material/thumb_up:",
+        st.Page("workbench/pages/compare.py", title="Compare", icon=":material/grid_view:", default=True),
+        st.Page("workbench/pages/preferences.py", title="Preferences", icon=":material/thumb_up:",
                 url_path="preferences"),
     ],
     "Check": [
-        st.Page("workbench/metrics.py", title="Metrics", icon=":material/bar_chart:", url_path="metrics"),
-        st.Page("workbench/overfitting.py", title="Overfitting", icon=":material/query_stats:",
+        st.Page("workbench/pages/metrics.py", title="Metrics", icon=":material/bar_chart:", url_path="metrics"),
+        st.Page("workbench/pages/overfitting.py", title="Overfitting", icon=":material/query_stats:",
                 url_path="overfitting"),
     ],
     "Run": [
-        st.Page("workbench/sweeps.py", title="Sweeps", icon=":material/play_circle:", url_path="sweeps"),
-        st.Page("workbench/checkpoints.py", title="Checkpoints", icon=":material/inventory_2:",
+        st.Page("workbench/pages/sweeps.py", title="Sweeps", icon=":material/play_circle:", url_path="sweeps"),
+        st.Page("workbench/pages/checkpoints.py", title="Checkpoints", icon=":material/inventory_2:",
                 url_path="checkpoints"),
     ],
 }

@@ -188,7 +188,7 @@ def _checkpoint_wal(db: Path) -> None:
 
 
 def app_test(page: str | None = None, timeout: float = 60):
-    """An AppTest of the router, switched to ``page`` (e.g. ``"workbench/sweeps.py"``) after a first run."""
+    """An AppTest of the router, switched to ``page`` (e.g. ``"workbench/pages/sweeps.py"``) after a first run."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(REPO_ROOT / "streamlit_app.py"), default_timeout=timeout)

@@ -13,7 +13,7 @@ def test_lists_loadable_and_broken_files(app_store):
     good = app_store.checkpoints["sketch"].read_bytes()
     (app_store.weights / "cut.safetensors").write_bytes(good[: len(good) // 2])
     (app_store.weights / "notes.txt").write_text("ignored: not a checkpoint suffix")
-    at = app_test("workbench/checkpoints.py")
+    at = app_test("workbench/pages/checkpoints.py")
     assert_no_exception(at)
     table = at.dataframe[0].value
     # the test's weights folder, plus the project's own weights/ (the committed demo checkpoints)
@@ -35,7 +35,7 @@ def test_no_weights_says_where_to_put_them(app_store, tmp_path, monkeypatch):
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")  # no ./weights here
     monkeypatch.setattr("core.settings.PROJECT_ROOT", tmp_path / "elsewhere")  # nor a project weights/
-    at = app_test("workbench/checkpoints.py")
+    at = app_test("workbench/pages/checkpoints.py")
     assert_no_exception(at)
     assert any("nothing" in c.value for c in at.caption)
     assert "No checkpoint files found" in at.info[0].value

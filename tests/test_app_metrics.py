@@ -35,7 +35,7 @@ def _ink_by(cells, field) -> dict[str, list[float]]:
 
 
 def test_ink_coverage_by_resolution_chart_and_means(app_store):
-    at = app_test("workbench/metrics.py")
+    at = app_test("workbench/pages/metrics.py")
     assert_no_exception(at)
     assert at.title[0].value == "Metrics"
     assert at.selectbox(key="met_metric").value == "ink_coverage"
@@ -62,7 +62,7 @@ def test_ink_coverage_by_resolution_chart_and_means(app_store):
 
 
 def test_colour_axis_sweep_and_metric_choice(app_store):
-    at = app_test("workbench/metrics.py")
+    at = app_test("workbench/pages/metrics.py")
     at.selectbox(key="met_colour").set_value("mask_mode").run()
     assert_no_exception(at)
     table = at.dataframe[0].value
@@ -84,7 +84,7 @@ def test_colour_axis_sweep_and_metric_choice(app_store):
 
 def test_without_results_the_page_says_so(app_store, tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_DB", str(tmp_path / "empty" / "workbench.db"))
-    at = app_test("workbench/metrics.py")
+    at = app_test("workbench/pages/metrics.py")
     assert_no_exception(at)
     assert "No finished cells yet" in at.info[0].value
 

@@ -80,7 +80,7 @@ def _chart_specs(at) -> list[dict]:
 
 
 def test_without_scores_or_curves_the_page_shows_the_cli_command(app_store):
-    at = app_test("workbench/overfitting.py")
+    at = app_test("workbench/pages/overfitting.py")
     assert_no_exception(at)
     assert at.title[0].value == "Overfitting"
     assert "No train / held-out scores yet" in at.info[0].value
@@ -94,7 +94,7 @@ def test_without_scores_or_curves_the_page_shows_the_cli_command(app_store):
 def test_scores_gap_cards_and_charts(scored_store, evaluated):
     from core.training.evaluation import gaps
 
-    at = app_test("workbench/overfitting.py")
+    at = app_test("workbench/pages/overfitting.py")
     assert_no_exception(at)
     table = _table(at, "train better by")
     expected = {(g["checkpoint"], g["metric"]): g for g in gaps(evaluated.scores)}
@@ -155,7 +155,7 @@ def test_import_a_curve_marks_the_stages_and_refuses_a_malformed_file(scored_sto
     from core.store.store import Store
     from core.training.curves import stored_curves
 
-    at = app_test("workbench/overfitting.py")
+    at = app_test("workbench/pages/overfitting.py")
     good = evaluated.run.curve.read_bytes()
     at.file_uploader(key="ovf_upload_0").set_value([
         ("Tiny_curve.csv", good, "text/csv"),
@@ -190,7 +190,7 @@ def test_import_a_curve_marks_the_stages_and_refuses_a_malformed_file(scored_sto
 
 
 def test_import_without_files_asks_for_them(app_store):
-    at = app_test("workbench/overfitting.py")
+    at = app_test("workbench/pages/overfitting.py")
     at.button(key="ovf_import").click().run()
     assert_no_exception(at)
     assert "Choose CSV files" in at.warning[0].value

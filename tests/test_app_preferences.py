@@ -58,7 +58,7 @@ def test_page_counts_marks_made_in_the_store(app_store):
             winner = "128" if i < 2 else "64"
             store.prefer("cmp", "resolution", image, ids[winner], winner, ["64", "128"], "tester")
         store.prefer("cmp", "resolution", "elsewhere", cells[0]["id"], "128", ["64", "128"], "someone")
-    at = app_test("workbench/preferences.py")
+    at = app_test("workbench/pages/preferences.py")
     assert_no_exception(at)
     assert at.title[0].value == "Preferences"
     assert any("128 preferred over 64 in 3 of 4 rows" in m.value for m in at.markdown)
@@ -69,6 +69,6 @@ def test_page_counts_marks_made_in_the_store(app_store):
 
 
 def test_page_without_marks_explains(app_store):
-    at = app_test("workbench/preferences.py")
+    at = app_test("workbench/pages/preferences.py")
     assert_no_exception(at)
     assert "No preferred marks yet" in at.info[0].value

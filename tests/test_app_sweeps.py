@@ -29,7 +29,7 @@ def _fill_form(at, app_store, resolutions="64", masks=None):
 
 
 def test_lists_sweeps_with_progress(app_store):
-    at = app_test("workbench/sweeps.py")
+    at = app_test("workbench/pages/sweeps.py")
     assert_no_exception(at)
     assert any(m.value.startswith("**#1 small**") and "`done`" in m.value for m in at.markdown)
     progress = at.get("progress")[0]
@@ -40,7 +40,7 @@ def test_lists_sweeps_with_progress(app_store):
 def test_form_shows_cells_and_estimate_before_launch(app_store, monkeypatch):
     from core.sweeps import launcher
 
-    at = _fill_form(app_test("workbench/sweeps.py"), app_store)
+    at = _fill_form(app_test("workbench/pages/sweeps.py"), app_store)
     assert_no_exception(at)
     m = _metrics(at)
     assert (m["Cells"], m["Already in the store"]) == ("3", "0")  # 3 images, background off: new cells
@@ -72,7 +72,7 @@ def test_form_shows_cells_and_estimate_before_launch(app_store, monkeypatch):
 
 
 def test_bad_spec_is_explained_not_raised(app_store):
-    at = _fill_form(app_test("workbench/sweeps.py"), app_store, resolutions="8")
+    at = _fill_form(app_test("workbench/pages/sweeps.py"), app_store, resolutions="8")
     assert_no_exception(at)
     assert any("resolution 8" in e.value for e in at.error)
     assert at.button(key="sw_launch").disabled
@@ -89,7 +89,7 @@ def test_resume_and_cancel_buttons(app_store, monkeypatch):
     resumed = []
     monkeypatch.setattr(launcher, "launch", lambda spec, db, **kw: resumed.append(spec) or launcher.Launch(
         spec.spec_hash(), 1, [], db / "x.log", db, "now"))
-    at = app_test("workbench/sweeps.py")
+    at = app_test("workbench/pages/sweeps.py")
     at.button(key=f"resume_{app_store.sweep_id}").click().run()
     assert_no_exception(at)
     with Store(app_store.db) as store:
@@ -100,7 +100,7 @@ def test_resume_and_cancel_buttons(app_store, monkeypatch):
     with Store(app_store.db) as store, store.write() as db:
         db["sweeps"].update(app_store.sweep_id, {"status": "running", "pid": worker.pid,
                                                  "host": socket.gethostname(), "heartbeat_at": now()})
-    at = app_test("workbench/sweeps.py")
+    at = app_test("workbench/pages/sweeps.py")
     at.button(key=f"cancel_{app_store.sweep_id}").click().run()
     assert_no_exception(at)
     worker.wait(10)
@@ -113,7 +113,7 @@ def test_resume_and_cancel_buttons(app_store, monkeypatch):
 
 
 def test_upload_into_a_new_test_set(app_store):
-    at = app_test("workbench/sweeps.py")
+    at = app_test("workbench/pages/sweeps.py")
     at.radio(key="sw_source").set_value("Upload images").run()
     at.text_input(key="sw_upload_name").set_value("../../etc/passwd").run()
     good = png_bytes(make_photo(40, 50))
@@ -152,7 +152,7 @@ def test_save_upload_limits(tmp_path):
 def test_baseline_parameters_reach_the_spec(app_store, monkeypatch):
     from core.sweeps import launcher
 
-    at = app_test("workbench/sweeps.py")
+    at = app_test("workbench/pages/sweeps.py")
     at.text_input(key="sw_testset_path").set_value(str(app_store.images)).run()
     at.multiselect(key="sw_baselines").set_value(["canny"]).run()
     at.text_input(key="sw_baseline_params").set_value("canny.nope=3").run()
@@ -179,7 +179,7 @@ def test_ray_sweeps_show_their_workers_and_the_form_offers_ray(app_store, monkey
             "restarts, started_at, updated_at) VALUES (?, ?, 'node-a', 'cpu (1 thread)', 1, ?, ?, 0, ?, ?, ?)",
             [(app_store.sweep_id, "w0", "done", 20, 1, now(), now()), (app_store.sweep_id, "w1", "done", 7, 0, now(), now())],
         )
-    at = _fill_form(app_test("workbench/sweeps.py"), app_store)
+    at = _fill_form(app_test("workbench/pages/sweeps.py"), app_store)
     assert_no_exception(at)
     workers = at.dataframe[0].value
     assert list(workers["worker"]) == ["w0", "w1"] and list(workers["done"]) == [20, 7]
