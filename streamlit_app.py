@@ -1,12 +1,23 @@
 """Sketch Workbench in the browser: the router. Each page is a module in workbench/pages/.
 
-Run ``workbench ui [--db PATH] [--port N]`` (or ``streamlit run streamlit_app.py``;
-the store is ``$WORKBENCH_DB`` or ``runs/workbench.db``).
+Run ``workbench ui [--db PATH] [--port N]`` (or ``streamlit run streamlit_app.py``,
+which reads ``.streamlit/config.toml``: 127.0.0.1 only, no usage statistics);
+the store is ``$WORKBENCH_DB`` or ``runs/workbench.db``.
+
+Nothing the app shows comes from outside the server: the favicon is the SVG
+shipped in ``workbench/`` (sent inline; a ``:material/...:`` page icon would
+make the browser fetch it from a font host), and the ``:material/...:`` icons
+of the navigation and buttons are drawn with the Material Symbols font that
+Streamlit serves itself.
 """
+
+from pathlib import Path
 
 import streamlit as st
 
-st.set_page_config(page_title="Sketch Workbench", page_icon=":material/draw:", layout="wide")
+ICON = Path(__file__).resolve().parent / "workbench" / "icon.svg"
+
+st.set_page_config(page_title="Sketch Workbench", page_icon=str(ICON), layout="wide")
 
 pages = {
     "Look": [

@@ -9,7 +9,7 @@ Everything it computes lands in the store, so a second run reuses it.
 
 from __future__ import annotations
 
-import sys
+import logging
 from pathlib import Path
 
 from core.errors import DemoError
@@ -21,6 +21,8 @@ SKETCH_CHECKPOINTS = ("SketchNet_stage2.safetensors",)
 CURVES = ("MaskNet_v2_curve.csv", "SketchNet_curve.csv")
 RESOLUTIONS = (424, 848)
 BASELINES = ("canny", "xdog", "pencil")
+
+log = logging.getLogger(__name__)
 
 
 def demo_files() -> dict[str, list[Path]]:
@@ -41,7 +43,7 @@ def demo_files() -> dict[str, list[Path]]:
 
 def demo_spec(photos: Path, files: dict[str, list[Path]], device: str = "auto"):
     """The default demo sweep: demo checkpoints and baselines x 424/848 x soft/hard on the photos."""
-    from core.sweeps.engine import SweepSpec
+    from core.sweeps.spec import SweepSpec
 
     return SweepSpec(
         images=[str(photos)],
@@ -59,8 +61,7 @@ def demo_spec(photos: Path, files: dict[str, list[Path]], device: str = "auto"):
 
 def import_curves(store, paths: list[Path]) -> None:
     """Store training-curve CSVs (original format) under their file names, replacing older copies."""
-    from core.training.curves import save_curves
-    from core.training.train import read_curve
+    from core.training.curves import read_curve, save_curves
 
     for path in paths:
         read_curve(path)  # refuses a malformed file before anything is stored, as a TrainingError the CLI reports
@@ -68,24 +69,27 @@ def import_curves(store, paths: list[Path]) -> None:
 
 
 def run_demo(db_path: Path, datasets_root: Path, device: str = "auto", progress: bool = True) -> dict:
-    """Build data, run the demo sweep and the overfitting check; return a summary."""
-    from core.data.testsets import build_all
+    """Build data, run the demo sweep and the overfitting check; return a summary.
+
+    Each step is logged at INFO on this module's logger (``workbench demo``
+    shows those lines); ``progress`` switches the sweep's progress bar.
+    """
+    from core.data.builder import build_all
     from core.store.store import Store
-    from core.sweeps.engine import run_sweep
+    from core.sweeps.run import run_sweep
     from core.training.evaluation import check_overfitting, gaps, record_scores
 
     files = demo_files()
-    say = (lambda text: print(text, file=sys.stderr)) if progress else (lambda text: None)
-    say("[1/3] test sets")
+    log.info("[1/3] test sets")
     sets = build_all(datasets_root)
-    say("[2/3] demo sweep")
+    log.info("[2/3] demo sweep")
     summary = run_sweep(demo_spec(sets["photos"], files, device), db_path, progress=progress)
-    say("[3/3] overfitting check: stage1 vs stage2 on objects-train and objects-heldout")
+    log.info("[3/3] overfitting check: stage1 vs stage2 on objects-train and objects-heldout")
     scores = check_overfitting(files["mask"], sets["objects-train"], sets["objects-heldout"], files["sketch"])
     with Store(db_path) as store:
         record_scores(store, scores)
         import_curves(store, files["curves"])
     for gap in gaps(scores):
-        say(f"    {gap['checkpoint']:<44} {gap['metric']:<9} train {gap['train']:.3f}  "
-            f"held-out {gap['heldout']:.3f}  gap {gap['gap']:+.3f}")
+        log.info("    %-44s %-9s train %.3f  held-out %.3f  gap %+.3f",
+                 gap["checkpoint"], gap["metric"], gap["train"], gap["heldout"], gap["gap"])
     return {"sweep": summary.to_dict(), "gaps": gaps(scores)}

@@ -11,7 +11,7 @@ __all__ = [
     "WorkbenchError", "UsageError", "ImageReadError", "BaselineError", "DeviceError",
     "CheckpointError", "CheckpointNotFoundError", "UnsafeCheckpointError", "TruncatedCheckpointError",
     "UnknownArchitectureError", "SketchFormatError", "StrokesError", "StrokesFileError", "DatasetError",
-    "UploadError", "StoreError", "SweepError", "SpecError", "LaunchError", "AlreadyRunning",
+    "UploadError", "StoreError", "SweepError", "SpecError", "SweepCancelled", "LaunchError", "AlreadyRunning",
     "TrainingError", "TrainingDataError", "CurveFormatError", "EvaluationError", "DemoError",
 ]
 
@@ -114,3 +114,7 @@ class EvaluationError(WorkbenchError):
 
 class DemoError(WorkbenchError):
     """The demo cannot run; the message says what is missing and how to get it."""
+
+
+class SweepCancelled(WorkbenchError):
+    """A running sweep was asked to stop (SIGTERM/SIGINT, or the app's cancel); the run records it cancelled."""

@@ -18,8 +18,6 @@ from core.errors import ImageReadError, WorkbenchError
 
 __all__ = ["write_atomic", "encode_png", "encode_webp", "sha256_file", "hash_bytes", "read_gray", "current_umask"]
 
-#: PNG compression used when no level is given (OpenCV's default).
-DEFAULT_PNG_LEVEL = 3
 _CHUNK = 1 << 20
 
 
@@ -58,15 +56,18 @@ def _to_bgr(img: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
 
 
-def encode_png(img: np.ndarray, level: int = DEFAULT_PNG_LEVEL) -> bytes:
+def encode_png(img: np.ndarray, level: int | None = None) -> bytes:
     """PNG bytes of a uint8 gray ``HxW`` or RGB ``HxWx3`` array.
 
     Args:
         img: the pixels; colours are kept.
-        level: zlib compression 0-9 (1 for working files written on every cell,
-            3 — OpenCV's default — for archived ones). Pixels do not depend on it.
+        level: zlib compression 0-9 (1 for working files written on every cell),
+            or None for OpenCV's own default. Pixels do not depend on it, bytes
+            do: OpenCV's default also picks a different zlib strategy than any
+            explicit level, so keep each writer's choice or its files' hashes change.
     """
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(_to_bgr(img)), [cv2.IMWRITE_PNG_COMPRESSION, int(level)])
+    params = [] if level is None else [cv2.IMWRITE_PNG_COMPRESSION, int(level)]
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(_to_bgr(img)), params)
     if not ok:
         raise WorkbenchError("OpenCV could not encode a PNG; check the opencv-python-headless install")
     return buf.tobytes()

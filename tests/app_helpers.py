@@ -136,7 +136,7 @@ class SweptStore:
 
 def small_spec(images: Path, ckpts: dict, **extra):
     """The sweep the app tests browse: resolutions 64/128, soft/hard on two Mask Nets, plus canny."""
-    from core.sweeps.engine import SweepSpec
+    from core.sweeps.spec import SweepSpec
 
     fields = dict(
         images=[str(images)],
@@ -170,7 +170,7 @@ def run_sweep_quietly(spec, db: Path):
     """``run_sweep`` on one thread: on a busy 2-core machine more threads only fight (5x slower seen)."""
     import torch
 
-    from core.sweeps.engine import run_sweep
+    from core.sweeps.run import run_sweep
 
     previous = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -124,8 +124,8 @@ def test_zoom_crop_is_nearest_neighbour_and_the_same_region_for_any_size():
 
 
 def test_before_after_component_is_self_contained():
-    from workbench.components import before_after_html
-    from workbench.media import encode_png
+    from core.files import encode_png
+    from workbench.components.before_after import before_after_html
 
     png = encode_png(np.zeros((4, 4), np.uint8))
     html = before_after_html(png, png, "A <424>", "B")

@@ -24,7 +24,7 @@ pytest_plugins = ["tests.app_fixtures"]
 class Evaluated:
     """The trained tiny run and the scores of every checkpoint on both splits."""
 
-    run: object  # core.training.train.TrainResult
+    run: object  # core.training.loop.TrainResult
     scores: list
 
 
@@ -33,9 +33,9 @@ def evaluated(swept, tmp_path_factory) -> Evaluated:
     """Build 3 + 3 objects at 64 px, train a tiny Mask Net for 4 steps, score it and the swept checkpoints."""
     import torch
 
-    from core.data.testsets import build_objects
+    from core.data.scenes import build_objects
     from core.training.evaluation import check_overfitting
-    from core.training.train import train_mask
+    from core.training.mask import train_mask
 
     base = tmp_path_factory.mktemp("overfit")
     train = build_objects(base / "sets", "objects-train", count=3, size=64)
@@ -57,7 +57,7 @@ def scored_store(app_store, evaluated):
     """The app's store with the scores recorded and the trained stages known (as a sweep would register them)."""
     from core.models.checkpoints import load_checkpoint
     from core.store.store import Store
-    from core.sweeps.engine import checkpoint_row
+    from core.sweeps.plan import checkpoint_row
     from core.training.evaluation import record_scores
 
     with Store(app_store.db) as store:
@@ -246,7 +246,7 @@ def test_gap_summary_turns_lower_is_better_metrics_and_the_gap_is_coloured():
 def test_parse_curve_checks_text_and_read_curve_still_reads_files(tmp_path):
     from core.errors import CurveFormatError, TrainingError
     from core.training import curves
-    from core.training.train import read_curve
+    from core.training.curves import read_curve
 
     parsed = curves.parse_curve("\ufeffepoch,global_iter,loss_G_L1,loss_D\n0,10,0.5,nan\n\n1,20,0.25,0.5\n")
     assert list(parsed) == ["epoch", "global_iter", "loss_G_L1", "loss_D"]

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.app_helpers import app_test, assert_no_exception, make_photo, png_bytes
+from tests.app_helpers import REPO_ROOT, app_test, assert_no_exception, make_photo, png_bytes, worker_env
 
 pytest_plugins = ["tests.app_fixtures"]
 
@@ -74,7 +74,7 @@ def test_form_shows_cells_and_estimate_before_launch(app_store, monkeypatch):
 def test_bad_spec_is_explained_not_raised(app_store):
     at = _fill_form(app_test("workbench/pages/sweeps.py"), app_store, resolutions="8")
     assert_no_exception(at)
-    assert any("resolution 8" in e.value for e in at.error)
+    assert any("resolutions: 8 is not a side in pixels" in e.value for e in at.error)
     assert at.button(key="sw_launch").disabled
     at.text_input(key="sw_resolutions").set_value("64, x").run()
     assert any("'x' is not a number" in c.value for c in at.caption)
@@ -201,3 +201,57 @@ def test_launch_passes_extra_arguments_and_resume_keeps_ray(tmp_path, monkeypatc
     launcher.resume(tmp_path / "w.db", sweep)
     launcher.resume(tmp_path / "w.db", dict(sweep, executor="local"))
     assert calls == [{"extra_args": ray_argv()}, {}]
+
+
+def test_the_same_sweep_from_flags_a_toml_file_and_the_form_is_one_sweep(app_store, monkeypatch, tmp_path):
+    from core.cli.main import build_parser
+    from core.cli.sweep import spec_from_args
+    from core.store.store import Store
+    from core.sweeps import launcher
+
+    images = str(app_store.images)
+    sketch, stage1 = str(app_store.checkpoints["sketch"]), str(app_store.checkpoints["stage1"])
+    launched = []
+    monkeypatch.setattr(launcher, "launch", lambda spec, db, **kw: launched.append(spec) or launcher.Launch(
+        spec.spec_hash(), 1, [], db / "x.log", db, "now"))
+    at = app_test("workbench/pages/sweeps.py")
+    at.text_input(key="sw_testset_path").set_value(images).run()
+    at.multiselect(key="sw_sketch").set_value([sketch]).run()
+    at.multiselect(key="sw_mask").set_value(["none", stage1]).run()
+    at.multiselect(key="sw_baselines").set_value(["canny"]).run()
+    at.text_input(key="sw_baseline_params").set_value("canny.low=30").run()
+    at.text_input(key="sw_resolutions").set_value("64, 96").run()
+    at.multiselect(key="sw_mask_modes").set_value(["soft", "hard"]).run()
+    at.text_input(key="sw_softctrs").set_value("0.3, 0.5").run()
+    at.multiselect(key="sw_gammas").set_value(["on", "off"]).run()
+    at.selectbox(key="sw_device").set_value("cpu").run()
+    at.text_input(key="sw_name").set_value("one sweep").run()
+    at.button(key="sw_launch").click().run()
+    assert_no_exception(at)
+    form, = launched
+
+    flags = ["sweep", "--images", images, "--sketch-checkpoint", sketch, "--mask-checkpoint", "none", stage1,
+             "--baseline", "canny", "--baseline-param", "canny.low=30", "--resolution", "64", "96",
+             "--mask-mode", "soft", "hard", "--softctr", "0.3", "0.5", "--gamma", "True", "False", "--device", "cpu",
+             "--name", "one sweep"]
+    toml = tmp_path / "sweep.toml"
+    toml.write_text(f'name = "one sweep"\nimages = "{images}"\nsketch_checkpoints = ["{sketch}"]\n'
+                    f'mask_checkpoints = ["none", "{stage1}"]\nbaselines = ["canny"]\n'
+                    'baseline_params = {canny = {low = 30}}\nresolutions = [96, 64]\nmask_modes = ["hard", "soft"]\n'
+                    'softctrs = [0.5, 0.3]\ngammas = [false, true]\ndevice = "cpu"\n')
+    from_flags = spec_from_args(build_parser().parse_args(flags))
+    from_toml = spec_from_args(build_parser().parse_args(["sweep", "--config", str(toml)]))
+    assert form.spec_hash() == from_flags.spec_hash() == from_toml.spec_hash()
+    assert form.canonical() == from_flags.canonical() == from_toml.canonical()
+
+    # Run by the CLI from the flags, then from the file: one sweep id, and the second run computes nothing.
+    db = tmp_path / "cli" / "w.db"
+    runs = []
+    for args in (flags, ["sweep", "--config", str(toml)]):
+        cmd = [sys.executable, "-m", "core.cli.main", *args, "--db", str(db), "--json", "--no-progress"]
+        proc = subprocess.run(cmd, cwd=REPO_ROOT, env=worker_env(), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        runs.append(json.loads(proc.stdout.splitlines()[-1]))
+    assert runs[0]["sweep_id"] == runs[1]["sweep_id"] and runs[1]["computed"] == 0
+    with Store(db) as store:
+        assert store.sweep(runs[0]["sweep_id"])["spec_hash"] == form.spec_hash()

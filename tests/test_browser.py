@@ -5,8 +5,9 @@ tests open the grid, check every image loads and no exception shows, mark a
 preferred cell and a label and find them after a reload and in the
 Preferences counts, see the Metrics page's chart of ink coverage by
 resolution, launch a sweep from the form and watch it finish across a reload
-(same cells as the CLI gives), cancel one and resume it, and save the Compare
-page with a locked zoom across 424 vs 848 to docs/compare-zoom.png.
+(same cells as the CLI gives), cancel one and resume it, save the Compare
+page with a locked zoom across 424 vs 848 to docs/compare-zoom.png, and check
+that no page makes the browser fetch anything from outside 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -42,6 +44,19 @@ pytestmark = [
 playwright_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (pip)")
 expect = playwright_api.expect
 expect.set_options(timeout=20_000)  # a busy 2-core machine renders slowly
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+LOCAL_SCHEMES = ("data", "blob", "about")  # inline content, nothing travels
+PAGES = ("", "/preferences", "/metrics", "/overfitting", "/sweeps", "/checkpoints")
+# Every href the tab's icon link takes, from the first byte on (a favicon fetch is not a page request).
+RECORD_ICON_HREFS = """
+window.__iconHrefs = [];
+new MutationObserver(changes => {
+    for (const c of changes) {
+        if (c.target.tagName === 'LINK' && /icon/.test(c.target.rel)) window.__iconHrefs.push(c.target.href);
+    }
+}).observe(document, {subtree: true, attributes: true, attributeFilter: ['href']});
+"""
 
 ALL_IMAGES_LOADED = """(n) => {
     const imgs = [...document.querySelectorAll('img')];
@@ -65,7 +80,7 @@ def store(swept, tmp_path_factory):
     import cv2
     from skimage import data
 
-    from core.sweeps.engine import SweepSpec
+    from core.sweeps.spec import SweepSpec
 
     base = tmp_path_factory.mktemp("browser")
     small = swept.copy_to(base / "store")
@@ -197,6 +212,12 @@ def _wait_db(query, timeout: float, what: str):
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
+def _local(url: str) -> bool:
+    """Whether fetching ``url`` stays on this machine (inline data, or the app's own server)."""
+    parsed = urlparse(url)
+    return parsed.scheme in LOCAL_SCHEMES or parsed.hostname in LOCAL_HOSTS
+
+
 def _sweep(db: Path, name: str) -> dict | None:
     from core.store.store import Store
 
@@ -214,6 +235,48 @@ def test_grid_shows_every_output_image_without_exceptions(server, page):
     images = page.locator(".st-key-cmp_grid img")
     assert images.count() >= 9
     _no_exception(page)
+
+
+def test_nothing_is_fetched_from_outside_this_machine(server, browser, store):
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    requested: list[str] = []
+    context.on("request", lambda request: requested.append(request.url))
+    # Recorded above; refused here, so a test machine with internet access does not reach out either.
+    context.route(lambda url: not _local(url), lambda route: route.abort())
+    context.add_init_script(RECORD_ICON_HREFS)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.on("websocket", lambda ws: requested.append(ws.url))
+    icons: list[str] = []
+    try:
+        for path in PAGES:
+            _open(page, server, path)
+            page.wait_for_function("() => document.querySelector(\"link[rel='shortcut icon']\").href"
+                                   ".startsWith('data:image/svg+xml')")  # the app's own icon, sent inline
+            page.wait_for_load_state("networkidle")
+            _no_exception(page)
+            # .streamlit/config.toml: toolbarMode "viewer" hides the Deploy button (shown on localhost otherwise)
+            expect(page.locator('[data-testid="stMainMenu"]')).to_be_visible()
+            expect(page.locator('[data-testid="stAppDeployButton"]')).to_have_count(0)
+            # the navigation's :material/...: icons are drawn with the font Streamlit serves
+            expect(page.locator('[data-testid="stSidebarNavLink"] [data-testid="stIconMaterial"]').first
+                   ).to_be_visible()
+            if not path:  # the Compare page: images, the zoom view, the before/after slider and the cell dialog
+                _loaded(page, 9)
+                _select(page, "cmp_sweep", f"#{store[0].sweep_id} small")  # every row has two done cells
+                page.get_by_text("Look closely").click()
+                page.locator(".st-key-cmp_view").get_by_text("Zoom").click()
+                expect(page.locator('[data-testid="stIFrame"]')).to_have_count(1)
+                page.locator('[class*="st-key-open_"] button').first.click()
+                expect(page.get_by_role("dialog").get_by_text("Cropped input", exact=True)).to_be_visible()
+                page.wait_for_load_state("networkidle")
+            icons += page.evaluate("window.__iconHrefs")
+    finally:
+        context.close()
+    assert len(requested) > 20 and any("/static/" in u for u in requested)
+    assert any("MaterialSymbols" in u for u in requested)  # the icon font came from the app's server
+    outside = sorted({u for u in requested + icons if not _local(u)})
+    assert not outside, f"fetched from outside 127.0.0.1: {outside}"
 
 
 def test_fifty_images_by_four_columns_open_quickly(server, page, store, record_property):
@@ -332,8 +395,8 @@ def _fill_sweep_form(page, images: Path, resolutions: str, name: str, masks: lis
 
 
 def test_sweep_from_the_form_finishes_across_a_reload_like_the_cli(server, page, store, tmp_path):
-    from core.cli.sweep import result_records
     from core.store.store import Store
+    from core.sweeps.results import result_records
     from workbench.media import read
 
     small, env = store[0], store[1]
@@ -380,7 +443,7 @@ def test_sweep_from_the_form_finishes_across_a_reload_like_the_cli(server, page,
 
 
 def test_cancel_stops_a_running_sweep_and_resume_finishes_it(server, page, store):
-    from core.sweeps.launcher import pid_alive
+    from core.processes import pid_alive
 
     small = store[0]
     _open(page, server, "/sweeps")

@@ -167,6 +167,37 @@ def test_console_script_help(cli_env):
     assert "pipeline" in proc.stdout and "inspect" in proc.stdout
 
 
+def test_version(cli_env):
+    """``workbench --version`` prints the installed distribution's version (the console script, or -m)."""
+    from importlib.metadata import version
+
+    import core
+
+    script = Path(sys.executable).with_name("workbench")
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "core.cli.main"]
+    proc = subprocess.run([*cmd, "--version"], env=cli_env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"workbench {version('sketch-workbench')}\n"
+    assert version("sketch-workbench") == core.__version__  # one source: pyproject reads core.__version__
+
+
+def test_version_without_installed_metadata(monkeypatch, capsys):
+    """From a plain checkout (no distribution installed) the version falls back to ``core.__version__``."""
+    import importlib.metadata
+
+    import core
+    from core.cli.main import main
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out == f"workbench {core.__version__}\n"
+
+
 @pytest.mark.parametrize(
     "flags,mentions",
     [
@@ -378,3 +409,21 @@ def test_vec_switch_writes_stroke_files(runs):
     for folder, suffix in (("seq_data", "npz"), ("svg", "svg"), ("gif", "gif"), ("vector", "png")):
         path = out / folder / f"single.{suffix}"
         assert path.is_file() and path.stat().st_size > 0, path
+
+
+def test_demo_step_lines_are_shown_once(capsys):
+    """``workbench demo`` shows the library's INFO step lines as plain text, once however often it is set up."""
+    import logging
+
+    from core.cli.app import show_steps
+
+    logger = logging.getLogger("core.demo")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    try:
+        first, second = show_steps("core.demo"), show_steps("core.demo")
+        assert first is second
+        logger.info("[1/3] test sets")
+        logger.debug("not shown")
+        assert capsys.readouterr().err == "[1/3] test sets\n"
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]

@@ -1,4 +1,4 @@
-"""Tests for core.data.testsets: the photo and synthetic-object test sets, their manifests, and pencil targets."""
+"""Tests for core.data: the photo and synthetic-object test sets, their manifests, and pencil targets."""
 
 from __future__ import annotations
 
@@ -13,18 +13,13 @@ import cv2
 import numpy as np
 import pytest
 
-from core.data import testsets as datasets
-from core.data.testsets import (
-    OBJECTS_HELDOUT,
-    OBJECTS_TRAIN,
-    PHOTO_CATALOGUE,
-    build_all,
-    build_objects,
-    build_photos,
-    load_test_set,
-    make_pencil_drawing,
-    verify,
-)
+from core.data import photos as photo_set
+from core.data import scenes
+from core.data.builder import build_all
+from core.data.drawings import make_pencil_drawing
+from core.data.photos import PHOTO_CATALOGUE, build_photos
+from core.data.scenes import OBJECTS_HELDOUT, OBJECTS_TRAIN, build_objects
+from core.data.testset import load_test_set, verify
 from core.errors import DatasetError
 
 SIZE = 96  # small scenes keep the suite fast; the recipe scales with size
@@ -284,11 +279,11 @@ def test_missing_or_hostile_manifest_is_reported(tmp_path):
 
 def test_build_all_skips_up_to_date_sets_and_rebuilds_damaged_ones(tmp_path, monkeypatch, no_network):
     # photos are exercised above; a one-photo catalogue keeps this test quick
-    monkeypatch.setattr(datasets, "PHOTO_CATALOGUE", PHOTO_CATALOGUE[1:2])
+    monkeypatch.setattr(photo_set, "PHOTO_CATALOGUE", PHOTO_CATALOGUE[1:2])
     built: list[str] = []
-    real_objects, real_photos = datasets.build_objects, datasets.build_photos
-    monkeypatch.setattr(datasets, "build_objects", lambda root, split, *a, **k: built.append(split) or real_objects(root, split, *a, **k))
-    monkeypatch.setattr(datasets, "build_photos", lambda root: built.append("photos") or real_photos(root))
+    real_objects, real_photos = scenes.build_objects, photo_set.build_photos
+    monkeypatch.setattr(scenes, "build_objects", lambda root, split, *a, **k: built.append(split) or real_objects(root, split, *a, **k))
+    monkeypatch.setattr(photo_set, "build_photos", lambda root: built.append("photos") or real_photos(root))
 
     out = build_all(tmp_path, train_count=2, heldout_count=2, size=64)
     assert set(out) == {"photos", OBJECTS_TRAIN, OBJECTS_HELDOUT} and sorted(built) == sorted(out)

@@ -29,7 +29,7 @@ def test_demo_checkpoints_are_committed_small_and_described():
 
 
 def test_demo_spec_covers_checkpoints_baselines_resolutions_and_modes(tmp_path):
-    from core.sweeps.engine import plan_sweep
+    from core.sweeps.plan import plan_sweep
     from tests.sweep_fixtures import write_scene
 
     photos = tmp_path / "photos"
@@ -52,7 +52,7 @@ def test_curves_import_into_the_store(tmp_path):
 
 @pytest.fixture(scope="module")
 def object_sets(tmp_path_factory):
-    from core.data.testsets import build_all
+    from core.data.builder import build_all
 
     return build_all(tmp_path_factory.mktemp("datasets"))
 

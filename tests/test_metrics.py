@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 
 from core.errors import SketchFormatError
+from core.sketch.ink import ink_mask
+from core.sketch.metric_names import METRIC_DESCRIPTIONS, METRIC_NAMES
 from core.sketch.metrics import (
-    METRIC_DESCRIPTIONS,
-    METRIC_NAMES,
     chamfer_distance,
     edge_prf,
     fragmentation,
     ink_coverage,
-    ink_mask,
     line_width,
     match_size,
     sketch_metrics,
@@ -203,6 +202,22 @@ def test_sketch_metrics_keys_follow_metric_names():
 def test_every_metric_is_described():
     assert set(METRIC_DESCRIPTIONS) == set(METRIC_NAMES)
     assert all(isinstance(d, str) and d for d in METRIC_DESCRIPTIONS.values())
+
+
+def test_store_columns_are_the_metric_names_and_stay_light():
+    """The store's metric columns come from the one list, and importing it loads no image library."""
+    import subprocess
+    import sys
+
+    from core.store.schema import METRIC_COLUMNS
+
+    assert METRIC_COLUMNS == METRIC_NAMES
+    # the column order of existing stores: append new metrics, never reorder
+    assert " ".join(METRIC_NAMES) == ("ink_coverage fragmentation line_width strokes stroke_length_total "
+                                      "stroke_length_mean edge_precision edge_recall edge_f1 chamfer ssim")
+    code = "import sys, core.store.store; print(sorted(m for m in ('cv2', 'skimage') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_disagreement_is_the_mean_pairwise_difference():

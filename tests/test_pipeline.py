@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.files import encode_png
 from core.pipeline.seed import (
     MASK_SIDE,
     SeedSettings,
@@ -14,7 +15,6 @@ from core.pipeline.seed import (
     crop,
     crop_hard,
     crop_soft,
-    encode_png,
     gallery_sheet,
     invert_value,
     merge_sketches,
@@ -444,3 +444,34 @@ def test_run_seed_matches_pipeline_md(version, mode, softctr, gamma, merge, size
     assert 0 < sketch.std()  # the tiny net draws something, so the comparison means something
     close = np.abs(result.sketch.astype(int) - sketch.astype(int)) <= 2
     assert close.mean() >= 0.995, f"only {close.mean():.2%} of pixels within 2 levels"
+
+
+# --------------------------------------------------------------------------- output folders (core.pipeline.outputs)
+
+
+def test_run_images_writes_the_original_folders_and_skips_broken_files(tiny_nets, image_factory, tmp_path):
+    """gallery/<name>.png and sketch/<name>.png per readable image; a broken one is an outcome, not an error."""
+    from core.pipeline.outputs import output_name, run_images
+
+    src = tmp_path / "in"
+    src.mkdir()
+    img = image_factory(40, 30, seed=7)
+    cv2.imwrite(str(src / "photo.v2.png"), img[..., ::-1])
+    (src / "broken.jpg").write_bytes(b"not a jpeg")
+    settings = SeedSettings(side=32, background=False)
+    vectorised = []
+
+    outcomes = list(run_images([src / "broken.jpg", src / "photo.v2.png"], tmp_path / "out", settings,
+                               tiny_nets["sketchnet_shallow"], vec_width=50,
+                               vectorise=lambda saved, out, name: vectorised.append((saved.shape, out, name))))
+
+    assert [(o.name, o.ok) for o in outcomes] == [("broken", False), ("photo.v2", True)]
+    assert "broken.jpg" in outcomes[0].error
+    assert output_name(src / "photo.v2.png") == "photo.v2"
+    result = run_seed(img, settings, tiny_nets["sketchnet_shallow"])
+    sketch = cv2.imread(str(tmp_path / "out" / "sketch" / "photo.v2.png"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(sketch, saved_sketch(result.sketch, 50))
+    gallery = cv2.imread(str(tmp_path / "out" / "gallery" / "photo.v2.png"))[..., ::-1]
+    np.testing.assert_array_equal(gallery, gallery_sheet(img, result.cropped, result.sketch))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["gallery", "sketch"]
+    assert vectorised == [(sketch.shape, tmp_path / "out", "photo.v2")]

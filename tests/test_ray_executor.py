@@ -21,7 +21,8 @@ import pytest
 
 from core.errors import SweepError
 from core.store.store import Store
-from core.sweeps.engine import SweepSpec, run_sweep
+from core.sweeps.run import run_sweep
+from core.sweeps.spec import SweepSpec
 from tests.sweep_fixtures import REPO, run_cli, write_scene
 
 pytest_plugins = ["tests.sweep_fixtures"]
@@ -72,7 +73,7 @@ def _rows(db: Path) -> dict[str, dict]:
 
 @needs_ray
 def test_ray_gives_the_local_results_and_the_second_executor_computes_nothing(ray_instance, tiny_weights, tmp_path):
-    from core.cli.sweep import result_records
+    from core.sweeps.results import result_records
 
     images = make_set(tmp_path / "set", 3, broken=True)
     spec = SweepSpec(images=[str(images)], sketch_checkpoints=[str(tiny_weights["sketch_a"])],
@@ -283,7 +284,7 @@ def test_missing_ray_extra_is_one_clear_error(tiny_weights, tmp_path):
 def test_ray_flags_are_checked(tiny_weights, tmp_path):
     import socket
 
-    from core.sweeps.ray import _check_reachable, _device_kind, ray_argv
+    from core.sweeps.ray import check_reachable, device_kind, ray_argv
 
     images = make_set(tmp_path / "set", 1)
     proc = run_cli("sweep", "--images", str(images), "--sketch-checkpoint", str(tiny_weights["sketch_a"]),
@@ -291,8 +292,8 @@ def test_ray_flags_are_checked(tiny_weights, tmp_path):
                    "--no-progress")
     assert proc.returncode == 2 and proc.stderr.strip() == "error: --ray-address needs --executor ray"
     with pytest.raises(SweepError, match="--device cuda"):
-        _device_kind("cuda:1")
-    assert (_device_kind("auto"), _device_kind("CPU"), _device_kind("cuda")) == ("auto", "cpu", "gpu")
+        device_kind("cuda:1")
+    assert (device_kind("auto"), device_kind("CPU"), device_kind("cuda")) == ("auto", "cpu", "gpu")
     with pytest.raises(SweepError, match="executor 'dask'"):
         run_sweep(SweepSpec(images=[str(images)]), tmp_path / "w.db", executor="dask")
     # A --ray-address nobody listens on is refused at once (Ray itself would retry for minutes).
@@ -300,8 +301,8 @@ def test_ray_flags_are_checked(tiny_weights, tmp_path):
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
     with pytest.raises(SweepError, match=f"cannot reach a Ray cluster at 127.0.0.1:{port}"):
-        _check_reachable(f"127.0.0.1:{port}")
-    _check_reachable("auto")  # left to Ray
+        check_reachable(f"127.0.0.1:{port}")
+    check_reachable("auto")  # left to Ray
     assert ray_argv() == ["--executor", "ray"]
     assert ray_argv("head-node:6379", 4) == ["--executor", "ray", "--ray-address", "head-node:6379",
                                             "--ray-cpus-per-worker", "4"]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import socket
 import sqlite3
 
 import pytest
 
 from core.errors import StoreError
-from core.store.store import SCHEMA_VERSION, Store
+from core.store.store import SCHEMA_VERSION, Store, now
 
 
 def test_new_store_is_plain_sqlite_in_wal_with_schema(tmp_path):
@@ -112,10 +114,47 @@ def test_labels_vocabulary_is_editable(tmp_path):
 
 def test_dead_running_sweep_shows_as_interrupted(tmp_path):
     with Store(tmp_path / "s.db") as store:
-        sid = store.upsert_sweep("h", "n", "", {}, 1, "local")
+        sid, claimed = store.start_sweep("h", "n", "", {}, 1, "local")
+        assert claimed and store.sweep_status(sid) == "running" and store.running_pid("h") == os.getpid()
         with store.write():
             # A pid that cannot exist: the process is gone.
             store.conn.execute("UPDATE sweeps SET status='running', pid=?, host=?, heartbeat_at=? WHERE id=?",
-                               (2**22 + 12345, __import__("socket").gethostname(), __import__("core.store.store").store.now(), sid))
+                               (2**22 + 12345, socket.gethostname(), now(), sid))
         assert store.sweep(sid)["status"] == "interrupted"
-        assert store.upsert_sweep("h", "renamed", "", {}, 1, "local") == sid
+        assert store.running_pid("h") is None
+        assert store.start_sweep("h", "renamed", "", {}, 1, "ray") == (sid, True)
+        assert (store.sweep(sid)["name"], store.sweep(sid)["executor"]) == ("renamed", "ray")
+
+
+def test_a_sweep_running_elsewhere_is_not_claimed_and_not_changed(tmp_path):
+    with Store(tmp_path / "s.db") as store:
+        sid, _ = store.start_sweep("h", "first", "a note", {"x": 1}, 5, "ray")
+        before = store.sweep(sid)
+        # This live process runs it (fresh heartbeat): a second start is refused and changes nothing.
+        assert store.start_sweep("h", "second", "other", {"x": 2}, 9, "local") == (sid, False)
+        assert store.sweep(sid) == before
+        assert store.has_sweep(sid) and not store.has_sweep(sid + 1) and store.sweep_status(sid + 1) is None
+        other, claimed = store.start_sweep("h2", "other sweep", "", {}, 1, "local")
+        assert claimed and other != sid
+
+
+def test_cell_queries(tmp_path):
+    with Store(tmp_path / "c.db") as store:
+        sid, _ = store.start_sweep("h", "n", "", {}, 4, "local")
+        cells = [{"cell_key": k, "method": m, "sketch_sha256": s, "resolution": r}
+                 for k, m, s, r in (("a", "checkpoint", "s1", 64), ("b", "checkpoint", "s1", 64),
+                                    ("c", "checkpoint", "s1", 128), ("d", "canny", None, None))]
+        store.register_cells(sid, cells)
+        store.upsert_images([{"sha256": "i", "path": "/data/set/x.png", "name": "x.png"}])
+        store.finish_cells([("a", {"status": "done", "seconds": 1.0, "device": "cpu"}),
+                            ("b", {"status": "done", "seconds": 3.0, "device": "cpu"}),
+                            ("c", {"status": "failed", "seconds": 0.0, "device": "cpu"}),
+                            ("d", {"status": "done", "seconds": 0.5, "device": "cuda"})])
+        assert store.finished_cell_keys(["a", "c", "d", "zz"]) == {"a", "c", "d"}
+        assert store.count_failed_cells(sid) == 1
+        assert store.count_cells_finished_since(sid, "2000-01-01") == 4
+        assert store.count_cells_finished_since(sid, "2999-01-01") == 0
+        rows = {(r["method"], r["resolution"], r["device"]): (r["seconds"], r["cells"])
+                for r in store.measured_seconds()}
+        assert rows == {("checkpoint", 64, "cpu"): (2.0, 2), ("canny", None, "cuda"): (0.5, 1)}
+        assert store.image_paths() == ["/data/set/x.png"]

@@ -1,4 +1,4 @@
-"""Tests for core.sketch.strokes: vectorising drawings with known strokes, stroke-3, files and renderings."""
+"""Tests for the stroke modules of core.sketch: vectorising drawings with known strokes, stroke-3, files, renderings."""
 
 from __future__ import annotations
 
@@ -14,23 +14,11 @@ from PIL import Image
 from scipy import ndimage
 
 from core.errors import SketchFormatError, StrokesError, StrokesFileError
-from core.sketch.strokes import (
-    Stroke,
-    Strokes,
-    VectorizeParams,
-    from_stroke3,
-    load_npz,
-    order_strokes,
-    render,
-    render_frames,
-    save_gif,
-    save_npz,
-    save_vector_png,
-    simplify,
-    to_stroke3,
-    to_svg,
-    vectorize,
-)
+from core.sketch.polylines import simplify
+from core.sketch.rendering import render, render_frames, save_gif, save_vector_png, to_svg
+from core.sketch.stroke_files import load_npz, save_npz, stroke_file_paths, write_stroke_files
+from core.sketch.strokes import Stroke, Strokes, from_stroke3, order_strokes, to_stroke3
+from core.sketch.tracing import VectorizeParams, vectorize
 
 # --------------------------------------------------------------------------- helpers
 
@@ -532,6 +520,25 @@ def test_save_vector_png_matches_render(tmp_path):
     s = two_strokes()
     path = save_vector_png(s, tmp_path / "vec.png")
     np.testing.assert_array_equal(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), render(s))
+    # OpenCV's default PNG settings, as every vector.png written so far: the bytes must not change
+    assert path.read_bytes() == cv2.imencode(".png", render(s))[1].tobytes()
+
+
+def test_stroke_files_in_both_layouts(tmp_path):
+    """Per-kind folders named after the sketch (CLI) and fixed names in one folder (a sweep cell): same bytes."""
+    s = vectorize(pencil_sketch(scene(120, 160)))
+    by_kind = write_stroke_files(s, tmp_path / "out", "cat")
+    assert {k: p.relative_to(tmp_path / "out").as_posix() for k, p in by_kind.items()} == {
+        "npz_path": "seq_data/cat.npz", "svg_path": "svg/cat.svg", "gif_path": "gif/cat.gif",
+        "vector_path": "vector/cat.png"}
+    in_cell = write_stroke_files(s, tmp_path / "cell")
+    assert {k: p.name for k, p in in_cell.items()} == {
+        "npz_path": "strokes.npz", "svg_path": "strokes.svg", "gif_path": "strokes.gif", "vector_path": "vector.png"}
+    assert list(in_cell) == list(by_kind) == list(stroke_file_paths(tmp_path))
+    for key in by_kind:
+        assert by_kind[key].read_bytes() == in_cell[key].read_bytes(), key
+    assert len(load_npz(in_cell["npz_path"])) == len(s)
+    assert in_cell["svg_path"].read_text() == to_svg(s)
 
 
 @pytest.mark.parametrize("photo", ["astronaut", "chelsea", "coffee"])

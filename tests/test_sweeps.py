@@ -19,7 +19,10 @@ import pytest
 
 from core.errors import SweepError
 from core.store.store import Store
-from core.sweeps.engine import SweepSpec, cell_key, plan_sweep, run_sweep
+from core.sweeps.cell import cell_key
+from core.sweeps.plan import plan_sweep
+from core.sweeps.run import run_sweep
+from core.sweeps.spec import SweepSpec
 from tests.sweep_fixtures import REPO, run_cli, write_scene
 
 pytest_plugins = ["tests.sweep_fixtures"]
@@ -59,11 +62,11 @@ def test_background_off_collapses_mask_axes(tiny_weights, image_dir):
 
 
 @pytest.mark.parametrize("axes, message", [
-    ({"resolutions": [5]}, "resolution"),
-    ({"mask_modes": ["fuzzy"]}, "mask mode"),
-    ({"softctrs": [1.5]}, "softctr"),
-    ({"precisions": ["fp8"]}, "precision"),
-    ({"profiles": ["other"]}, "profile"),
+    ({"resolutions": [5]}, "resolutions: 5 is not a side"),
+    ({"mask_modes": ["fuzzy"]}, "mask_modes: 'fuzzy' is not one of soft, hard"),
+    ({"softctrs": [1.5]}, r"softctrs: 1.5 is not in \[0, 1\]"),
+    ({"precisions": ["fp8"]}, "precisions: 'fp8'"),
+    ({"profiles": ["other"]}, "profiles: 'other'"),
     ({"images": ["/nonexistent/folder"]}, "does not exist"),
 ])
 def test_unusable_specs_are_refused(tiny_weights, image_dir, axes, message):
@@ -283,7 +286,7 @@ def test_toml_spec_and_bad_arguments(tiny_weights, image_dir, tmp_path):
     assert json.loads(ok.stdout.splitlines()[-1])["cells"] == 3
     (tmp_path / "bad.toml").write_text('imagez = ["x"]\n')
     for args, message in [
-        (["--config", str(tmp_path / "bad.toml")], "unknown keys"),
+        (["--config", str(tmp_path / "bad.toml")], "unknown key 'imagez'"),
         (["--images", str(image_dir), "--sketch-checkpoint", str(tmp_path / "missing.pth")], "does not exist"),
         (["--images", str(image_dir), "--sketch-checkpoint", str(tiny_weights["sketch_a"]), "--resolution", "3"],
          "resolution"),
@@ -295,3 +298,192 @@ def test_toml_spec_and_bad_arguments(tiny_weights, image_dir, tmp_path):
         assert proc.returncode != 0
         assert proc.stderr.startswith("error:") and "Traceback" not in proc.stderr
         assert __import__("re").search(message, proc.stderr), proc.stderr
+
+
+# ----------------------------------------------------------------------------- pinned identities
+
+# Spec hashes, canonical forms and cell keys computed by the code before the sweep spec became a pydantic
+# model (`git show cc2cde8:core/sweeps/engine.py`). A store made then must keep its sweep ids and cells.
+PINNED_SPECS = {
+    "21332e64c7dceb7716de09273fe26a7cb77ccbeae7cb1f17da438ce1e4f80841": dict(
+        images=["/nonexistent/pin/set"], sketch_checkpoints=["/nonexistent/pin/G.pth"]),
+    "14ac367fdaf6429b92c8e8306fd6eeaba182b821d0120fe2094837b7b004d22a": dict(
+        images=["/nonexistent/pin/b", "/nonexistent/pin/a", "/nonexistent/pin/a"],
+        sketch_checkpoints=["/nonexistent/pin/G2.pth", "/nonexistent/pin/G1.pth"],
+        mask_checkpoints=[None, "/nonexistent/pin/M.pth"], baselines=["xdog", "canny"],
+        baseline_params={"canny": {"low": 30, "blur_sigma": 1.5}}, resolutions=[848, 424],
+        mask_modes=["soft", "hard"], softctrs=[0.5, 0.3], gammas=[True, False], merges=[False, True],
+        profiles=["seed"], precisions=["fp32", "bf16"], device="cpu", vectorize=True, name="pinned", note="n",
+        max_pixels=1_000_000),
+    "82ea1654ae3f47539e6b13daf1ef140bf90d3e4c5c58241a644a37dccdf7fcb9": dict(
+        images=["/nonexistent/pin/set"], baselines=["canny"], resolutions=[424], device="auto"),
+}
+PINNED_CANONICAL = (
+    '{"baseline_params": {"canny": {"blur_sigma": 1.5, "low": 30}}, "baselines": ["canny", "xdog"], "device": "cpu", '
+    '"gammas": [false, true], "images": ["/nonexistent/pin/a", "/nonexistent/pin/b"], "mask_checkpoints": ["", '
+    '"/nonexistent/pin/M.pth"], "mask_modes": ["hard", "soft"], "max_pixels": 1000000, "merges": [false, true], '
+    '"name": "pinned", "note": "n", "precisions": ["bf16", "fp32"], "profiles": ["seed"], "resolutions": [424, 848], '
+    '"sketch_checkpoints": ["/nonexistent/pin/G1.pth", "/nonexistent/pin/G2.pth"], "softctrs": [0.3, 0.5], '
+    '"vectorize": true}'
+)
+
+
+@pytest.mark.parametrize("expected", sorted(PINNED_SPECS))
+def test_spec_hashes_are_those_of_earlier_stores(expected):
+    spec = SweepSpec(**PINNED_SPECS[expected])
+    assert spec.spec_hash() == expected
+    if spec.name == "pinned":
+        assert json.dumps(spec.canonical(), sort_keys=True) == PINNED_CANONICAL
+    # Resuming from the stored canonical form gives the same sweep.
+    from core.sweeps.spec import spec_from_record
+
+    assert spec_from_record(json.dumps(spec.canonical())).spec_hash() == expected
+
+
+def test_cell_keys_are_those_of_earlier_stores(tmp_path):
+    config = {"profile": "seed", "method": "checkpoint", "sketch_sha256": "a" * 64, "sketch_label": "G.pth@aaaaaaaa",
+              "resolution": 424, "gamma": True, "merge": False, "precision": "fp32", "vectorize": False,
+              "background": True, "mask_sha256": "b" * 64, "mask_label": "M.pth@bbbbbbbb", "mask_mode": "soft",
+              "softctr": 0.5}
+    assert cell_key("c" * 64, config) == "c58238ff17714fc1e506b2cfc32f62acac12775ac3c47ec7bfec4257ce2a53b4"
+    # Planned cells (image bytes, baseline parameters filled in): the keys the earlier planner gave.
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.png").write_bytes(b"pinned image a")
+    (tmp_path / "sub" / "b.jpg").write_bytes(b"pinned image b")
+    plan = plan_sweep(SweepSpec(images=[str(tmp_path)], baselines=["canny", "xdog"],
+                                baseline_params={"xdog": {"sigma": 1.2}}, vectorize=True))
+    assert [(c.image.name, c.config["method"], c.key) for c in plan.cells] == [
+        ("a.png", "canny", "7803c6b4c55098928258a82dc818709892cf5a6e591bc9a845a6848c8c9d443a"),
+        ("a.png", "xdog", "2717548a3f831ee654a7ff34498852a0d4afa6e4bf5f80fe61a1046f479973ad"),
+        ("sub/b.jpg", "canny", "b046f8ab98d51be1dd57f5d328aaf01044b7e54a85ba6c0066ce5879b511ffcf"),
+        ("sub/b.jpg", "xdog", "955aadb17c3900154c9a3d877d196cd03142d08db5a102d95bad1578cc7b7605"),
+    ]
+
+
+def test_checkpoint_cell_configs_keep_their_form(tiny_weights, image_dir):
+    from core.models.checkpoints import load_checkpoint
+
+    sketch, mask = load_checkpoint(tiny_weights["sketch_a"]), load_checkpoint(tiny_weights["mask_a"])
+    plan = plan_sweep(spec_for(tiny_weights, image_dir, mask_checkpoints=[None, str(tiny_weights["mask_a"])]))
+    configs = {json.dumps(c.config, sort_keys=True) for c in plan.cells}
+    base = {"profile": "seed", "method": "checkpoint", "sketch_sha256": sketch.sha256, "sketch_label": sketch.label,
+            "resolution": 64, "gamma": True, "merge": False, "precision": "fp32", "vectorize": False}
+    assert configs == {
+        json.dumps(dict(base, background=False, mask_sha256=None, mask_label=None, mask_mode=None, softctr=None),
+                   sort_keys=True),
+        json.dumps(dict(base, background=True, mask_sha256=mask.sha256, mask_label=mask.label, mask_mode="soft",
+                        softctr=0.5), sort_keys=True),
+    }
+    for c in plan.cells:
+        assert c.key == cell_key(c.image.sha256, c.config)
+
+
+# ----------------------------------------------------------------------------- the strict spec
+
+
+@pytest.mark.parametrize("line, message", [
+    ('gammas = ["false"]', 'gammas: expected true or false (or a list of them); got "false"'),
+    ('vectorize = "no"', 'vectorize: expected true or false; got "no"'),
+    ('resolutions = "big"', 'resolutions: expected a whole number of pixels between 16 and 4096, e.g. 424 '
+                            '(or a list of them); got "big"'),
+    ('imagez = ["x"]', "unknown key 'imagez'; known keys: baseline_params, baselines, device"),
+    ("merges = [1]", "merges: expected true or false (or a list of them); got 1"),
+    ("softctrs = [true]", "softctrs: expected a number in [0, 1] (or a list of them); got True"),
+    ('device = "gpu"', "device: 'gpu' is not auto, cpu, cuda or cuda:N"),
+    ('baselines = ["sobel"]', "baselines: unknown baseline 'sobel'"),
+    ("baseline_params = {canny = {low = true}}", "baseline_params: canny.low must be a number"),
+    ("max_pixels = -3", "max_pixels: -3 is not a positive whole number"),
+    ("resolutions = 424.0", "resolutions: expected a whole number"),
+])
+def test_a_sweep_file_with_a_wrong_value_is_refused_in_one_line_naming_the_key(tmp_path, line, message):
+    from core.errors import SpecError
+    from core.sweeps.spec import build_spec, read_spec_toml
+
+    path = tmp_path / "s.toml"
+    path.write_text(f'images = ["set"]\nsketch_checkpoints = ["G.pth"]\n{line}\n')
+    with pytest.raises(SpecError) as refused:
+        build_spec(read_spec_toml(path), where=f"sweep file {path}: ")
+    text = str(refused.value)
+    assert text.startswith(f"sweep file {path}: ") and message in text and "\n" not in text
+
+
+def test_one_value_is_a_one_element_list_and_a_string_is_not_split(tmp_path):
+    from core.sweeps.spec import build_spec, read_spec_toml
+
+    path = tmp_path / "s.toml"
+    path.write_text('images = "set"\nsketch_checkpoints = "G.pth"\nmask_checkpoints = "none"\nresolutions = 424\n'
+                    'gammas = false\nsoftctrs = 0\nbaselines = "canny"\n')
+    spec = build_spec(read_spec_toml(path))
+    assert spec.images == [str(tmp_path / "set")] and spec.sketch_checkpoints == [str(tmp_path / "G.pth")]
+    assert (spec.mask_checkpoints, spec.resolutions, spec.gammas, spec.softctrs, spec.baselines) == \
+           ([None], [424], [False], [0], ["canny"])
+    assert SweepSpec(images="dir", resolutions=848, precisions="bf16").images == ["dir"]
+    assert SweepSpec(images=Path("dir")).images == ["dir"]
+
+
+def test_the_cli_refuses_wrong_sweep_files_and_flags_in_one_line(tiny_weights, image_dir, tmp_path, capsys):
+    from core.cli.main import main
+
+    db = tmp_path / "w.db"
+    base = f'images = ["{image_dir}"]\nsketch_checkpoints = ["{tiny_weights["sketch_a"]}"]\n'
+    for line, key in [('gammas = ["false"]', "gammas"), ('resolutions = "big"', "resolutions"),
+                      ('imagez = ["x"]', "unknown key 'imagez'"), ('vectorize = "no"', "vectorize")]:
+        toml = tmp_path / "bad.toml"
+        toml.write_text(base + line + "\n")
+        proc = run_cli("sweep", "--config", str(toml), "--db", str(db), "--no-progress")
+        assert proc.returncode != 0
+        assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.startswith(f"error: sweep file {toml}: ") and key in proc.stderr
+    flags = ["sweep", "--images", str(image_dir), "--sketch-checkpoint", str(tiny_weights["sketch_a"]),
+             "--db", str(db), "--no-progress"]
+    for extra, message in [(["--resolution", "big"], "error: --resolution: expected a whole number of pixels, "
+                                                     "got 'big'"),
+                           (["--gamma", "maybe"], "error: --gamma: expected True or False, got 'maybe'"),
+                           (["--mask-mode", "fuzzy"], "error: --mask-mode: 'fuzzy' is not one of soft, hard"),
+                           (["--device", "gpu"], "error: --device: 'gpu' is not auto, cpu, cuda or cuda:N"),
+                           (["--baseline-param", "canny.low"], "error: baseline parameter 'canny.low' is not "
+                                                               "NAME.PARAM=VALUE (e.g. canny.low=50)"),
+                           (["--baseline", "canny", "--baseline-param", "canny.nope=3"],
+                            "error: --baseline-param: unknown parameter(s) 'nope' for baseline 'canny'; valid "
+                            "parameters: low, high, blur_sigma")]:
+        assert main([*flags, *extra]) == 2
+        assert capsys.readouterr().err.splitlines() == [message]
+    assert not db.exists()  # refused before anything was recorded
+
+
+# ----------------------------------------------------------------------------- what the store records
+
+
+def test_a_refused_second_run_of_a_running_sweep_changes_nothing(image_dir, tmp_path, capsys):
+    import socket
+
+    from core.cli.main import main
+    from core.store.store import now
+
+    db = tmp_path / "w.db"
+    spec = SweepSpec(images=[str(image_dir)], baselines=["canny"], name="first", note="kept")
+    first = run_sweep(spec, db, progress=False)
+    with Store(db) as store, store.write() as write:
+        # The same sweep, running now in another live process (this one) on Ray.
+        write["sweeps"].update(first.sweep_id, {"status": "running", "pid": os.getpid(), "executor": "ray",
+                                                "host": socket.gethostname(), "heartbeat_at": now()})
+        before = store.sweeps()
+    with pytest.raises(SweepError, match=f"sweep {first.sweep_id} is already running"):
+        run_sweep(SweepSpec(**dict(spec.model_dump(), name="second", note="renamed")), db, progress=False)
+    code = main(["sweep", "--images", str(image_dir), "--baseline", "canny", "--name", "third", "--db", str(db),
+                 "--no-progress"])
+    assert code == 2 and "already running" in capsys.readouterr().err
+    with Store(db) as store:
+        assert store.sweeps() == before  # name, note, executor, status, pid, times: untouched
+
+
+def test_the_sweep_records_the_executor_that_ran_it(image_dir, tmp_path):
+    db = tmp_path / "w.db"
+    spec = SweepSpec(images=[str(image_dir)], baselines=["canny"])
+    first = run_sweep(spec, db, progress=False)
+    with Store(db) as store, store.write() as write:
+        write["sweeps"].update(first.sweep_id, {"executor": "ray"})  # as an earlier run on Ray left it
+    again = run_sweep(spec, db, progress=False)
+    assert (again.sweep_id, again.computed) == (first.sweep_id, 0)
+    with Store(db) as store:
+        assert store.sweep(first.sweep_id)["executor"] == "local"

@@ -1,4 +1,4 @@
-"""End-to-end tests of core.training.train on a tiny generated test set (tiny widths, a few steps)."""
+"""End-to-end tests of core.training (sketch, mask, curves) on a tiny generated test set (tiny widths, a few steps)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from safetensors.torch import load_file
 
 from core.errors import CurveFormatError, TrainingDataError, TrainingError
 from core.models.checkpoints import load_checkpoint
-from core.training.train import read_curve, train_mask, train_sketch
+from core.training.curves import read_curve
+from core.training.mask import train_mask
+from core.training.sketch import train_sketch
 
 TINY = 1 / 16
 

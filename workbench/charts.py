@@ -59,6 +59,7 @@ def axis_order(cells: list[dict], axis: str) -> list[str]:
 
 
 def _finite(value) -> bool:
+    """Whether ``value`` is a real, finite number (not a bool, None or NaN)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -130,6 +131,7 @@ def scores_frame(scores: list[Score]) -> pd.DataFrame:
 
 
 def _mean_std(mean: float, std: float) -> str:
+    """``"0.812 ± 0.03"``, a dash when there is no mean."""
     return "–" if not math.isfinite(mean) else f"{mean:.4g} ± {std:.2g}"
 
 
@@ -197,6 +199,7 @@ def score_spread(scores: list[Score], metric: str) -> go.Figure:
 
 
 def _split_colours() -> dict[str, str]:
+    """Split display name -> its colour, for plotly's ``color_discrete_map``."""
     return {SPLIT_NAMES[s]: c for s, c in SPLIT_COLOURS.items()}
 
 

@@ -12,6 +12,7 @@ own (its method name).
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -38,6 +39,7 @@ KEY_METRICS = (("ink_coverage", "ink", "{:.0%}"), ("strokes", "strokes", "{:.0f}
 
 
 def _on_off(v) -> str | None:
+    """A stored switch as ``on``/``off`` (None stays None: not applicable)."""
     return None if v is None else ("on" if v else "off")
 
 
@@ -68,6 +70,7 @@ def axis_value(cell: dict, axis: str) -> str | None:
 
 
 def _params(text: str | None) -> str | None:
+    """Baseline parameters JSON as ``k=v, k=v`` (the raw text if it is not JSON)."""
     if not text:
         return None
     try:
@@ -128,7 +131,7 @@ def key_numbers(cell: dict) -> str:
         parts.append(f"{cell['seconds']:.2f} s")
     for column, name, fmt in KEY_METRICS:
         value = cell.get(column)
-        if value is not None and value == value:  # NaN is not a number to show
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):  # NaN is not a number to show
             parts.append(f"{name} {fmt.format(value)}")
     return " · ".join(parts)
 
@@ -207,9 +210,11 @@ class Grid:
 
     @property
     def axis_name(self) -> str:
+        """The column axes joined by ``/`` (how a preference names its axis)."""
         return " / ".join(self.axes)
 
     def column(self, key: tuple[str, ...]) -> Column:
+        """The column with ``key``."""
         return next(c for c in self.columns if c.key == key)
 
 
@@ -222,10 +227,12 @@ def column_key(cell: dict, axes: list[str]) -> tuple[str, ...]:
 
 
 def column_label(key: tuple[str, ...]) -> str:
+    """A column's header text: its non-empty axis values joined by ``/``."""
     return " / ".join(v for v in key if v)
 
 
 def _column_order(key: tuple[str, ...], baselines: set[str]):
+    """Sort key of columns: checkpoints before baselines, then values in natural order."""
     return (key[0] in baselines, [_sort_key(v) for v in key])
 
 
@@ -276,6 +283,7 @@ def build_grid(cells: list[dict], axes: list[str], fixed: dict[str, str] | None 
 
 
 def _letter(i: int) -> str:
+    """The ``i``-th column letter (0 -> A, 25 -> Z, 26 -> AA)."""
     letters = ""
     i += 1
     while i:

@@ -1,18 +1,26 @@
-"""``ui`` and ``demo``: start the Streamlit app (after the demo sweep, for ``demo``)."""
+"""``ui`` and ``demo``: start the Streamlit app (after the demo sweep, for ``demo``).
+
+The app server replaces the ``workbench`` process (``exec``), so the signals a
+terminal, a service manager or a multiplexer sends (SIGINT, SIGTERM) reach
+Streamlit itself: it stops and frees its port, and no child is left behind.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from core.cli.arguments import positive_int
 from core.cli.data import datasets_root
-from core.errors import UsageError
+from core.errors import DemoError, UsageError
 
 
 def add_ui_parser(sub) -> None:
+    """Add ``ui``: the app on a store, bound to this machine unless told otherwise."""
     p = sub.add_parser("ui", help="start the Streamlit workbench (headless) on a store")
     p.add_argument("--db", type=Path, help="SQLite store (default: $WORKBENCH_DB or runs/workbench.db)")
     p.add_argument("--port", type=positive_int, default=8501, help="port (default 8501)")
@@ -22,27 +30,37 @@ def add_ui_parser(sub) -> None:
 
 def ui_command(db: Path, port: int, host: str) -> list[str]:
     """The argument list that starts the app (no shell)."""
+    from core.data.uploads import MAX_UPLOAD_BYTES
     from core.settings import PROJECT_ROOT
 
+    # Streamlit reads .streamlit/config.toml only from the folder it starts in, so the
+    # same settings go on the command line for a `workbench ui` started anywhere.
     return [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "streamlit_app.py"),
             "--server.headless", "true", "--server.port", str(port), "--server.address", host,
-            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+            "--server.maxUploadSize", str(MAX_UPLOAD_BYTES // 2**20), "--client.toolbarMode", "viewer",
+            "--client.showErrorLinks", "false"]
 
 
-def cmd_ui(args) -> int:
+def serve(command: list[str], env: dict[str, str]) -> NoReturn:
+    """Replace this process with ``command`` (the app server), so signals sent to it reach the server."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(command[0], command, env)
+
+
+def cmd_ui(args) -> NoReturn:
+    """Start the app on the store; the process becomes the Streamlit server and never returns."""
     from core.settings import db_path
 
-    env = dict(os.environ, WORKBENCH_DB=str(db_path(args.db).resolve()))
-    print(f"Sketch Workbench on http://{args.host}:{args.port} (store {env['WORKBENCH_DB']})", file=sys.stderr)
-    import subprocess
-
-    try:
-        return subprocess.call(ui_command(db_path(args.db), args.port, args.host), env=env)
-    except KeyboardInterrupt:
-        return 0
+    store = db_path(args.db).resolve()
+    env = dict(os.environ, WORKBENCH_DB=str(store))
+    print(f"Sketch Workbench on http://{args.host}:{args.port} (store {store})", file=sys.stderr)
+    serve(ui_command(store, args.port, args.host), env)
 
 
 def add_demo_parser(sub) -> None:
+    """Add ``demo``: data, sweep and overfitting check on the demo checkpoints, then the app."""
     p = sub.add_parser("demo", help="build the demo data, run the demo sweep and overfitting check, open the app")
     p.add_argument("--no-ui", action="store_true", help="stop after computing (do not start the app)")
     p.add_argument("--db", type=Path, help="SQLite store (default: $WORKBENCH_DB or runs/workbench.db)")
@@ -53,10 +71,27 @@ def add_demo_parser(sub) -> None:
     p.set_defaults(handler=cmd_demo)
 
 
+def show_steps(logger_name: str) -> logging.Handler:
+    """Print a library logger's INFO lines on stderr as plain text (the demo's step lines)."""
+    logger = logging.getLogger(logger_name)
+    for handler in logger.handlers:
+        if getattr(handler, "workbench_steps", False):  # already shown (a second call in one process)
+            return handler
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.workbench_steps = True
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # shown here once, not again by a root handler
+    return handler
+
+
 def cmd_demo(args) -> int:
-    from core.demo import DemoError, run_demo
+    """Run the demo's computations, print the summary if asked, then start the app (unless ``--no-ui``)."""
+    from core.demo import run_demo
     from core.settings import db_path
 
+    show_steps("core.demo")
     try:
         summary = run_demo(db_path(args.db), datasets_root(), args.device)
     except DemoError as exc:

@@ -19,6 +19,7 @@ def parse_bool(text: str) -> bool:
 
 
 def unit_float(text: str) -> float:
+    """Parse a number in [0, 1] (``--softctr``)."""
     try:
         value = float(text)
     except ValueError:
@@ -29,6 +30,7 @@ def unit_float(text: str) -> float:
 
 
 def positive_int(text: str) -> int:
+    """Parse a whole number above 0."""
     try:
         value = int(text)
     except ValueError:
@@ -39,17 +41,9 @@ def positive_int(text: str) -> int:
 
 
 def mask_mode(text: str) -> str:
+    """Parse ``soft`` or ``hard``; the original's ``binary`` means ``hard``."""
     if text == "soft":
         return "soft"
     if text in ("hard", "binary"):
         return "hard"
     raise argparse.ArgumentTypeError(f"expected soft or hard (binary), got {text!r}")
-
-
-def number(text: str):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text

@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 from core.cli.arguments import EXIT_USAGE, positive_int
-from core.errors import UsageError
+from core.errors import EvaluationError, TrainingError, UsageError
 
 
 def add_datasets_parser(sub) -> None:
+    """Add ``datasets build``: the project's test sets, generated or copied from installed packages."""
     p = sub.add_parser("datasets", help="build the project's test sets (nothing is downloaded)")
     dsub = p.add_subparsers(dest="datasets_command", metavar="ACTION")
     b = dsub.add_parser("build", help="build photos, objects-train and objects-heldout under runs/datasets/")
@@ -24,13 +25,16 @@ def add_datasets_parser(sub) -> None:
 
 
 def datasets_root(explicit: Path | None = None) -> Path:
+    """The folder of the built test sets: ``explicit``, else ``<runs>/datasets``."""
     from core.settings import runs_dir
 
     return explicit or runs_dir() / "datasets"
 
 
 def cmd_datasets_build(args) -> int:
-    from core.data.testsets import build_all, load_test_set
+    """Build (or refresh) the test sets and list them with their image counts."""
+    from core.data.builder import build_all
+    from core.data.testset import load_test_set
 
     sets = build_all(datasets_root(args.root), args.train_count, args.heldout_count, seed=args.seed, force=args.force)
     for name, folder in sets.items():
@@ -39,6 +43,7 @@ def cmd_datasets_build(args) -> int:
 
 
 def add_train_parser(sub) -> None:
+    """Add ``train sketch`` and ``train mask``: the original architectures at any width."""
     p = sub.add_parser("train", help="train a Sketch Net or a Mask Net the way the original project did")
     tsub = p.add_subparsers(dest="train_command", metavar="NET")
     for kind in ("sketch", "mask"):
@@ -66,19 +71,21 @@ def add_train_parser(sub) -> None:
 
 
 def cmd_train(args) -> int:
+    """Train one network; print where its snapshots and curve went and its final losses."""
     import shlex
 
-    from core.training import train as training
+    from core.training.mask import train_mask
+    from core.training.sketch import train_sketch
 
     common = dict(architecture=args.architecture, width=args.width, steps=args.steps, batch_size=args.batch_size,
                   lr=args.lr, seed=args.seed, log_every=args.log_every, prefix=args.prefix, device=args.device,
                   overwrite=args.overwrite, threads=args.threads, command="workbench " + shlex.join(sys.argv[1:]))
     try:
         if args.kind == "sketch":
-            result = training.train_sketch(args.data, args.out, side=args.side, target=args.target, **common)
+            result = train_sketch(args.data, args.out, side=args.side, target=args.target, **common)
         else:
-            result = training.train_mask(args.data, args.out, **common)
-    except training.TrainingError as exc:
+            result = train_mask(args.data, args.out, **common)
+    except TrainingError as exc:
         raise UsageError(str(exc)) from None
     losses = ", ".join(f"{k} {v:.4f}" for k, v in result.final_losses.items())
     print(f"stage1 {result.stage1}\nstage2 {result.stage2}\ncurve  {result.curve}\n"
@@ -87,6 +94,7 @@ def cmd_train(args) -> int:
 
 
 def add_overfit_parser(sub) -> None:
+    """Add ``overfit``: scores on a train and a held-out split, side by side."""
     p = sub.add_parser("overfit", help="score checkpoints on a train and a held-out split (mask IoU, edge F1)")
     p.add_argument("--mask-checkpoint", type=Path, nargs="+", default=[], dest="mask_checkpoints")
     p.add_argument("--sketch-checkpoint", type=Path, nargs="*", default=[], dest="sketch_checkpoints")
@@ -99,8 +107,9 @@ def add_overfit_parser(sub) -> None:
 
 
 def cmd_overfit(args) -> int:
+    """Score the checkpoints on both splits; print the table (or JSON) and the train - held-out gaps."""
     from core.models.devices import resolve_device
-    from core.training.evaluation import EvaluationError, check_overfitting, gaps, record_scores
+    from core.training.evaluation import check_overfitting, gaps, record_scores
 
     if not args.mask_checkpoints and not args.sketch_checkpoints:
         raise UsageError("nothing to score: pass --mask-checkpoint and/or --sketch-checkpoint")

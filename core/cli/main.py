@@ -21,11 +21,37 @@ PARSERS = (add_pipeline_parser, add_inspect_parser, add_vectorize_parser, add_sw
            add_bench_parser, add_ui_parser, add_datasets_parser, add_train_parser, add_overfit_parser, add_demo_parser)
 
 
+def package_version() -> str:
+    """The installed distribution's version, or ``core.__version__`` when run from a plain checkout."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sketch-workbench")
+    except PackageNotFoundError:
+        import core
+
+        return core.__version__
+
+
+class ShowVersion(argparse.Action):
+    """``--version``: print ``workbench X.Y.Z`` and exit (the version is looked up only when asked)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0,
+                         help="show the installed version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog} {package_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``workbench`` parser with every command (imports no library module: ``--help`` stays fast)."""
     parser = argparse.ArgumentParser(
         prog="workbench",
         description="Sketch Workbench: run, sweep and compare image-to-sketch checkpoints.",
     )
+    parser.add_argument("--version", action=ShowVersion)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in PARSERS:
         add(sub)
@@ -33,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the command; return the exit status (0 ok, 1 failed, 2 usage, 130 interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

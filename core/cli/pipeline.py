@@ -15,6 +15,7 @@ ORIGINAL_SKETCH_FILES = {"x600": "G_net_x600.pth", "default": "G_net.pth"}
 
 
 def add_pipeline_parser(sub) -> None:
+    """Add ``pipeline``: the original script's flags, defaults and outputs."""
     p = sub.add_parser(
         "pipeline",
         help="run the original pipeline (Mask Net -> Sketch Net) on an image or a folder",
@@ -43,6 +44,7 @@ def add_pipeline_parser(sub) -> None:
 
 
 def _default_checkpoint(name: str, flag: str) -> Path:
+    """The original file ``name`` from the weights folders, or a usage error naming ``flag``."""
     from core.settings import find_weight, weights_dirs
 
     found = find_weight(name)
@@ -53,6 +55,7 @@ def _default_checkpoint(name: str, flag: str) -> Path:
 
 
 def cmd_pipeline(args) -> int:
+    """Run the original pipeline over ``--datapath``; exit 1 when some image was skipped."""
     if args.resolution < 0:
         raise UsageError(f"--resolution must be 0 (600 px) or a positive number of 424 px steps, not {args.resolution}")
     datapath = Path(args.datapath)
@@ -68,6 +71,7 @@ def cmd_pipeline(args) -> int:
     import torch
 
     from core.models.checkpoints import load_checkpoint
+    from core.pipeline.outputs import run_images
     from core.pipeline.seed import SeedSettings, side_from_resolution
 
     side = side_from_resolution(args.resolution)
@@ -90,67 +94,55 @@ def cmd_pipeline(args) -> int:
         mask_net = mask_ckpt.build(device)
     sketch_net = sketch_ckpt.build(device)
     settings = SeedSettings(side, args.background, args.maskmode, args.softctr, args.gamma, args.merge)
-    return _run_pipeline_images(images, Path(args.outpath), settings, sketch_net, mask_net, device, args.vec_input_sz,
-                                args.vec_switch)
+    outpath = Path(args.outpath)
+    outcomes = run_images(images, outpath, settings, sketch_net, mask_net, device, args.vec_input_sz,
+                          write_strokes if args.vec_switch else None)
+    return report_images(outcomes, len(images), outpath, args.vec_switch)
 
 
 def _suffixes() -> list[str]:
+    """The image extensions read, for messages."""
     from core.pipeline.images import IMAGE_SUFFIXES
 
     return list(IMAGE_SUFFIXES)
 
 
 def _load_role(load, path: Path, role: str, flag: str):
+    """Load a checkpoint and refuse it unless it is a ``role`` (sketch or mask) net."""
     ckpt = load(path)
     if ckpt.role != role:
         raise UsageError(f"{flag} {path} is a {ckpt.architecture} ({ckpt.role} net), not a {role} net")
     return ckpt
 
 
-def _run_pipeline_images(images, outpath, settings, sketch_net, mask_net, device, vec_width, vectorise) -> int:
+def report_images(outcomes, total: int, outpath: Path, vectorise: bool) -> int:
+    """Show a progress bar over the pipeline's outcomes, report skipped images; return the exit status."""
     from tqdm import tqdm
 
-    from core.files import write_atomic
-    from core.pipeline.images import ImageReadError, read_image
-    from core.pipeline.seed import encode_png, gallery_sheet, run_seed, saved_sketch
-
     failed = 0
-    bar = tqdm(images, desc="pipeline", unit="img", file=sys.stderr, disable=None)
-    for path in bar:
-        name = os.fsdecode(path.name).rsplit(".", 1)[0]
-        try:
-            img = read_image(path)
-        except ImageReadError as exc:
-            failed += 1
-            tqdm.write(f"error: skipped {exc}", file=sys.stderr)
-            continue
-        result = run_seed(img, settings, sketch_net, mask_net, device)
-        saved = saved_sketch(result.sketch, vec_width)
-        write_atomic(outpath / "sketch" / f"{name}.png", encode_png(saved))
-        write_atomic(outpath / "gallery" / f"{name}.png", encode_png(gallery_sheet(img, result.cropped, result.sketch)))
-        if vectorise:
-            # As the original: the saved sketch (vec_input_sz wide, after gamma 3) is what gets vectorised.
-            write_strokes(saved, outpath, name)
-    done = len(images) - failed
+    with tqdm(total=total, desc="pipeline", unit="img", file=sys.stderr, disable=None) as bar:
+        for outcome in outcomes:
+            if not outcome.ok:
+                failed += 1
+                tqdm.write(f"error: skipped {outcome.error}", file=sys.stderr)
+            bar.update()
     folders = "gallery, sketch" + (", seq_data, svg, gif, vector" if vectorise else "")
-    print(f"{done} of {len(images)} images written to {outpath} ({folders})", file=sys.stderr)
+    print(f"{total - failed} of {total} images written to {outpath} ({folders})", file=sys.stderr)
     return EXIT_FAILED if failed else 0
 
 
 def write_strokes(sketch, outpath: Path, name: str):
     """Vectorise a sketch and write seq_data/<name>.npz, svg/<name>.svg, gif/<name>.gif, vector/<name>.png."""
-    from core.files import write_atomic
-    from core.sketch.strokes import save_gif, save_npz, save_vector_png, to_svg, vectorize
+    from core.sketch.stroke_files import write_stroke_files
+    from core.sketch.tracing import vectorize
 
     strokes = vectorize(sketch)
-    save_npz(strokes, outpath / "seq_data" / f"{name}.npz")
-    write_atomic(outpath / "svg" / f"{name}.svg", to_svg(strokes).encode())
-    save_gif(strokes, outpath / "gif" / f"{name}.gif")
-    save_vector_png(strokes, outpath / "vector" / f"{name}.png")
+    write_stroke_files(strokes, outpath, name)
     return strokes
 
 
 def add_vectorize_parser(sub) -> None:
+    """Add ``vectorize``: sketches to strokes files."""
     p = sub.add_parser(
         "vectorize",
         help="turn sketches (images, 0 = ink) into strokes: npz, SVG, drawing-order GIF, vector frame",
@@ -163,9 +155,11 @@ def add_vectorize_parser(sub) -> None:
 
 
 def cmd_vectorize(args) -> int:
+    """Vectorise each sketch image under ``source``; exit 1 when some image was skipped."""
     import cv2
 
     from core.pipeline.images import ImageReadError, list_images, read_image
+    from core.pipeline.outputs import output_name
 
     if not args.source.exists():
         raise UsageError(f"{args.source} does not exist")
@@ -180,13 +174,13 @@ def cmd_vectorize(args) -> int:
             failed += 1
             print(f"error: skipped {exc}", file=sys.stderr)
             continue
-        name = os.fsdecode(path.name).rsplit(".", 1)[0]
-        strokes = write_strokes(gray, args.out, name)
+        strokes = write_strokes(gray, args.out, output_name(path))
         print(f"{os.fsdecode(path.name)}: {len(strokes.strokes)} strokes", file=sys.stderr)
     return EXIT_FAILED if failed else 0
 
 
 def add_inspect_parser(sub) -> None:
+    """Add ``inspect``: one checkpoint's description."""
     p = sub.add_parser("inspect", help="show a checkpoint's architecture, width, size, sha256 and metadata")
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -194,6 +188,7 @@ def add_inspect_parser(sub) -> None:
 
 
 def cmd_inspect(args) -> int:
+    """Print a checkpoint's description, as a table or one JSON object."""
     from core.models.checkpoints import load_checkpoint
 
     info = load_checkpoint(args.checkpoint).describe()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
-from core.cli.arguments import number, parse_bool, positive_int, unit_float
-from core.errors import UsageError
+from core.cli.arguments import parse_bool, positive_int, unit_float
+from core.errors import SpecError, SweepError, UsageError
 
 
 def add_sweep_parser(sub) -> None:
@@ -17,7 +19,12 @@ def add_sweep_parser(sub) -> None:
         description="Run (or resume) a sweep. Each axis flag takes several values; cells already in the "
         "store are reused, not recomputed. Exit 0 when the sweep ran to the end, even if some cells failed.",
     )
-    p.add_argument("--config", type=Path, help="a TOML file with the sweep's fields (flags given here override it)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--config", type=Path,
+                        help="a TOML file with the sweep's fields (flags given here override it)")
+    source.add_argument("--spec-json", type=Path, metavar="FILE",
+                        help="the sweep's canonical spec as JSON (what the app's launcher hands its worker); "
+                        "it holds the whole spec, so no other spec flag goes with it")
     p.add_argument("--images", nargs="+", help="test set folders (subfolders included) or image files")
     p.add_argument("--sketch-checkpoint", nargs="+", dest="sketch_checkpoints", help="Sketch Net checkpoints")
     p.add_argument("--mask-checkpoint", nargs="+", dest="mask_checkpoints",
@@ -25,16 +32,17 @@ def add_sweep_parser(sub) -> None:
     p.add_argument("--baseline", nargs="+", dest="baselines", help="classical baselines: canny, xdog, pencil")
     p.add_argument("--baseline-param", action="append", default=[], metavar="NAME.PARAM=VALUE",
                    help="a baseline parameter, e.g. canny.low=50 (repeatable)")
-    p.add_argument("--resolution", nargs="+", type=int, dest="resolutions", help="Sketch Net sides in px (424 848 ...)")
-    p.add_argument("--mask-mode", nargs="+", dest="mask_modes", choices=("soft", "hard"))
-    p.add_argument("--softctr", nargs="+", type=unit_float, dest="softctrs")
-    p.add_argument("--gamma", nargs="+", type=parse_bool, dest="gammas")
-    p.add_argument("--merge", nargs="+", type=parse_bool, dest="merges")
+    p.add_argument("--resolution", nargs="+", dest="resolutions", metavar="PX",
+                   help="Sketch Net sides in px (424 848 ...)")
+    p.add_argument("--mask-mode", nargs="+", dest="mask_modes", metavar="{soft,hard}")
+    p.add_argument("--softctr", nargs="+", dest="softctrs", metavar="X", help="mask thresholds in [0, 1]")
+    p.add_argument("--gamma", nargs="+", dest="gammas", metavar="BOOL", help="True, False or both")
+    p.add_argument("--merge", nargs="+", dest="merges", metavar="BOOL", help="True, False or both")
     p.add_argument("--profile", nargs="+", dest="profiles", help="pipeline profile (seed)")
-    p.add_argument("--precision", nargs="+", dest="precisions", choices=("fp32", "fp16", "bf16"))
+    p.add_argument("--precision", nargs="+", dest="precisions", metavar="{fp32,fp16,bf16}")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--vectorize", type=parse_bool, help="True to vectorise every sketch into strokes")
-    p.add_argument("--max-pixels", type=positive_int, help="refuse images whose header declares more pixels")
+    p.add_argument("--vectorize", metavar="BOOL", help="True to vectorise every sketch into strokes")
+    p.add_argument("--max-pixels", metavar="N", help="refuse images whose header declares more pixels")
     p.add_argument("--name", help="a name for the sweep")
     p.add_argument("--note", help="a note for the sweep")
     p.add_argument("--retry-failed", action="store_true", help="compute failed cells again")
@@ -47,62 +55,99 @@ def add_sweep_parser(sub) -> None:
     p.add_argument("--ray-cpus-per-worker", type=positive_int, default=1, metavar="N",
                    help="CPU cores per Ray worker (default 1): without GPUs, one worker per N cores")
     p.add_argument("--db", type=Path, help="SQLite store (default: $WORKBENCH_DB or runs/workbench.db)")
-    p.add_argument("--json", action="store_true", help="end with one JSON line: sweep_id, cells, computed, cached, failed")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true",
+                   help="end with one JSON line: sweep_id, cells, computed, cached, failed")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar: a timestamped log line per cell instead (what the app's workers log)")
     p.set_defaults(handler=cmd_sweep)
 
 
-_SPEC_FLAGS = ("images", "sketch_checkpoints", "mask_checkpoints", "baselines", "resolutions", "mask_modes",
-               "softctrs", "gammas", "merges", "profiles", "precisions", "device", "vectorize", "max_pixels",
-               "name", "note")
+# Spec fields set by flags, as the flags spell them (refusals name the flag).
+SPEC_FLAGS = {"images": "--images", "sketch_checkpoints": "--sketch-checkpoint",
+              "mask_checkpoints": "--mask-checkpoint", "baselines": "--baseline", "resolutions": "--resolution",
+              "mask_modes": "--mask-mode", "softctrs": "--softctr", "gammas": "--gamma", "merges": "--merge",
+              "profiles": "--profile", "precisions": "--precision", "device": "--device",
+              "vectorize": "--vectorize", "max_pixels": "--max-pixels", "name": "--name", "note": "--note",
+              "baseline_params": "--baseline-param"}
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels, got {text!r}") from None
+
+
+# How a flag's text becomes the spec's value (the CLI's rules: True/False, 1/0, yes/no for booleans).
+FLAG_TYPES = {"resolutions": _whole_number, "softctrs": unit_float, "gammas": parse_bool, "merges": parse_bool,
+              "vectorize": parse_bool, "max_pixels": positive_int}
 
 
 def spec_from_args(args):
-    """Build a SweepSpec from a TOML file and/or flags (flags win)."""
-    from core.sweeps.engine import SweepSpec, load_spec_toml
+    """Build the SweepSpec of a ``sweep`` command line: a TOML file and/or flags (flags win), or a spec file.
 
-    fields = load_spec_toml(args.config) if args.config else {}
-    for name in _SPEC_FLAGS:
-        value = getattr(args, name, None)
-        if value is not None:
+    Raises SpecError (one line naming the flag or key) when a value is wrong.
+    """
+    from core.sweeps.spec import SweepSpec, build_spec, parse_baseline_params, read_spec_json, read_spec_toml
+
+    given = {name: getattr(args, name) for name in SPEC_FLAGS if getattr(args, name, None) not in (None, [])}
+    if getattr(args, "baseline_param", None):
+        given["baseline_params"] = args.baseline_param
+    if getattr(args, "spec_json", None):
+        if given:
+            raise UsageError(f"--spec-json holds the whole spec; drop {', '.join(SPEC_FLAGS[k] for k in given)}")
+        return read_spec_json(args.spec_json)
+    fields = read_spec_toml(args.config) if args.config else {}
+    for name, value in given.items():
+        convert = FLAG_TYPES.get(name)
+        if convert is not None:
+            try:
+                value = [convert(v) for v in value] if isinstance(value, list) else convert(value)
+            except argparse.ArgumentTypeError as exc:
+                raise SpecError(f"{SPEC_FLAGS[name]}: {exc}") from None
+        if name != "baseline_params":
             fields[name] = value
-    if "mask_checkpoints" in fields:
-        fields["mask_checkpoints"] = [None if str(m).lower() in ("none", "") else m for m in fields["mask_checkpoints"]]
-    params: dict[str, dict] = dict(fields.get("baseline_params") or {})
-    for item in args.baseline_param:
-        try:
-            target, value = item.split("=", 1)
-            method, param = target.split(".", 1)
-        except ValueError:
-            raise UsageError(f"--baseline-param {item!r} is not NAME.PARAM=VALUE (e.g. canny.low=50)") from None
-        params.setdefault(method, {})[param] = number(value)
-    fields["baseline_params"] = params
-    if not fields.get("images"):
+    if "baseline_params" in given:
+        base = fields.get("baseline_params")
+        fields["baseline_params"] = parse_baseline_params(given["baseline_params"],
+                                                          base if isinstance(base, dict) else None)
+    if not fields.get("images") and set(fields) <= set(SweepSpec.model_fields):  # an unknown key is said first
         raise UsageError("no test set: pass --images DIR (or images = [...] in --config)")
-    return SweepSpec(**fields)
+    where = f"sweep file {args.config}: " if args.config else ""
+    return build_spec(fields, where=where, names={k: SPEC_FLAGS[k] for k in given})
+
+
+def log_to_stderr(verbose: bool) -> None:
+    """Send the library's log lines to stderr with timestamps; per-cell lines (INFO) only when ``verbose``."""
+    logger = logging.getLogger("core")
+    for handler in list(logger.handlers):
+        if handler.get_name() == "workbench-sweep":
+            logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name("workbench-sweep")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def cmd_sweep(args) -> int:
     from core.settings import db_path
-    from core.sweeps.engine import SweepError, plan_sweep, run_sweep
+    from core.sweeps.run import run_sweep
 
+    log_to_stderr(verbose=args.no_progress)
     executor = getattr(args, "executor", "local")
+    options = {}
     try:
         if executor == "ray":
             from core.sweeps.ray import import_ray
 
             import_ray()  # before planning: a missing extra is said at once
+            options = {"address": args.ray_address, "cpus_per_worker": args.ray_cpus_per_worker}
         elif getattr(args, "ray_address", None):
             raise UsageError("--ray-address needs --executor ray")
         spec = spec_from_args(args)
-        plan = plan_sweep(spec)
-    except SweepError as exc:
-        raise UsageError(str(exc)) from None
-    try:
-        summary = run_sweep(spec, db_path(args.db), progress=not args.no_progress, plan=plan,
-                            retry_failed=args.retry_failed, executor=executor,
-                            ray_address=getattr(args, "ray_address", None),
-                            ray_cpus_per_worker=getattr(args, "ray_cpus_per_worker", 1))
+        summary = run_sweep(spec, db_path(args.db), progress=not args.no_progress, retry_failed=args.retry_failed,
+                            executor=executor, executor_options=options)
     except SweepError as exc:
         raise UsageError(str(exc)) from None
     line = (f"sweep {summary.sweep_id} {summary.status}: {summary.cells} cells, {summary.computed} computed, "
@@ -111,12 +156,6 @@ def cmd_sweep(args) -> int:
     if args.json:
         print(json.dumps(summary.to_dict()))
     return 0 if summary.status in ("done",) else 130
-
-
-RESULT_FIELDS = ("cell_id", "sweep_id", "image", "test_set", "method", "sketch_checkpoint", "mask_checkpoint",
-                 "resolution", "mask_mode", "softctr", "gamma", "merge", "background", "profile", "precision",
-                 "vectorize", "baseline_params", "device", "status", "error", "sketch_path", "thumb_path",
-                 "seconds", "cell_key")
 
 
 def add_results_parser(sub) -> None:
@@ -129,32 +168,17 @@ def add_results_parser(sub) -> None:
     p.set_defaults(handler=cmd_results)
 
 
-def result_records(store, sweep_id=None) -> list[dict]:
-    """The public record of each cell: config, status, paths (absolute), seconds and metrics."""
-    from core.store.store import METRIC_COLUMNS
-
-    if sweep_id is not None and not store.query("SELECT 1 FROM sweeps WHERE id = ?", (sweep_id,)):
-        raise UsageError(f"no sweep {sweep_id} in {store.path}; `workbench results` lists all cells")
-    records = []
-    for row in store.results(sweep_id):
-        rec = dict(row, cell_id=row["id"], image=row["image_name"])
-        for key in ("sketch_path", "thumb_path"):
-            rec[key] = str(store.absolute(row[key])) if row[key] else None
-        if rec.get("seconds") is not None:
-            rec["seconds"] = round(rec["seconds"], 4)
-        records.append({k: rec.get(k) for k in RESULT_FIELDS + METRIC_COLUMNS})
-    return records
-
-
 def cmd_results(args) -> int:
+    from core.errors import StoreError
     from core.settings import db_path
-    from core.store.store import Store, StoreError
+    from core.store.store import Store
+    from core.sweeps.results import RESULT_FIELDS, result_records
 
     try:
         store = Store(db_path(args.db), readonly=True)
-    except StoreError as exc:
+        records = result_records(store, args.sweep)
+    except (StoreError, SweepError) as exc:
         raise UsageError(str(exc)) from None
-    records = result_records(store, args.sweep)
     if args.json:
         print(json.dumps(records))
     elif args.csv:

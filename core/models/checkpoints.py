@@ -1,9 +1,9 @@
-"""The one checkpoint loader: safe reading, container unwrapping, architecture detection, strict loading.
+"""The one checkpoint loader: container unwrapping, architecture detection, strict loading, saving.
 
 ``.pth``/``.pt`` files are read with ``torch.load(weights_only=True,
 map_location="cpu")`` and ``.safetensors`` files with their metadata. There is
 no unsafe fallback: a pickle that needs anything beyond tensors and plain
-containers is refused before any of its code can run.
+containers is refused before any of its code can run (see :mod:`core.models.readers`).
 
 Typical use::
 
@@ -14,28 +14,22 @@ Typical use::
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import pickle
-import re
-import struct
-import warnings
-import zipfile
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from core.errors import (
-    CheckpointError,
     CheckpointNotFoundError,
     TruncatedCheckpointError,
     UnknownArchitectureError,
-    UnsafeCheckpointError,
 )
+from core.files import write_atomic
 from core.models.networks import ARCHITECTURES, build_network, scale_channels
+from core.models.readers import read_pickle, read_safetensors
 
 # Keys under which training scripts commonly nest the real state_dict.
 _CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "net", "module", "generator", "G_net")
@@ -65,6 +59,7 @@ class Checkpoint:
 
     @property
     def short_sha(self) -> str:
+        """The first 8 hex digits of the file's sha256."""
         return self.sha256[:8]
 
     @property
@@ -100,15 +95,6 @@ class Checkpoint:
         }
 
 
-def sha256_file(path: str | Path) -> str:
-    """Return the hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Read, unwrap, detect and strictly validate a checkpoint file.
 
@@ -123,91 +109,14 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise TruncatedCheckpointError(f"checkpoint {path} is empty (0 bytes); copy the file again")
     sha = hashlib.sha256(data).hexdigest()
     if path.suffix.lower() == SAFETENSORS_SUFFIX:
-        raw, metadata, fmt = *_read_safetensors(path, data), "safetensors"
+        raw, metadata, fmt = *read_safetensors(path, data), "safetensors"
     else:
-        raw, metadata, fmt = _read_pickle(path, data), {}, "pth"
+        raw, metadata, fmt = read_pickle(path, data), {}, "pth"
     state = unwrap_state_dict(raw, path)
     architecture, width = detect_architecture(state, path, metadata.get("width"))
     net = build_network(architecture, width)
     _check_strict(net, state, path, architecture)
     return Checkpoint(path, architecture, width, state, metadata, sha, fmt, len(data))
-
-
-def _read_pickle(path: Path, data: bytes):
-    if data[:4] == b"PK\x03\x04":
-        try:
-            zipfile.ZipFile(io.BytesIO(data)).namelist()
-        except zipfile.BadZipFile:
-            raise TruncatedCheckpointError(
-                f"checkpoint {path} is truncated or corrupt (its zip archive is incomplete); copy the file again"
-            ) from None
-    try:
-        # weights_only=True passed explicitly: torch ignores TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD then.
-        with warnings.catch_warnings():
-            # torch warns on stderr about pickle protocols it did not write; the outcome is reported anyway
-            warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-    except pickle.UnpicklingError as exc:
-        text = str(exc)
-        operand = re.search(r"Unsupported operand (\d+)", text)
-        if operand:  # an instruction the safe unpickler cannot vet: refused like any unsafe pickle
-            raise UnsafeCheckpointError(
-                f"checkpoint {path} was refused: its pickle uses an instruction (opcode {operand.group(1)}) that the "
-                "safe loader does not run; it is damaged or not a plain state_dict saved by torch.save, "
-                "re-save it as a plain state_dict or safetensors"
-            ) from None
-        if "Weights only load failed" in text or "Unsupported global" in text or "GLOBAL" in text:
-            culprit = _first_unsafe_global(text)
-            raise UnsafeCheckpointError(
-                f"checkpoint {path} was refused: its pickle needs {culprit}, which a plain state_dict never does; "
-                "only load files from a source you trust, re-saved as a plain state_dict or safetensors"
-            ) from None
-        raise _unreadable(path, exc) from None
-    except (EOFError, RuntimeError, ValueError, OSError, IndexError, KeyError, TypeError, AttributeError,
-            struct.error) as exc:  # struct.error: a legacy (non-zip) file cut inside a length field
-        raise _unreadable(path, exc) from None
-
-
-def _unreadable(path: Path, exc: BaseException) -> CheckpointError:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if isinstance(exc, (KeyError, IndexError)):  # their text is a bare key or index, meaningless to a user
-        text = "its pickle data is malformed"
-    truncation_words = ("central directory", "truncat", "eof", "ran out", "unpack requires")
-    if isinstance(exc, EOFError) or any(w in text.lower() for w in truncation_words):
-        return TruncatedCheckpointError(f"checkpoint {path} is truncated ({text}); copy the file again")
-    return CheckpointError(f"checkpoint {path} is not a readable PyTorch or safetensors file ({text})")
-
-
-def _first_unsafe_global(text: str) -> str:
-    for line in text.splitlines():
-        if "Unsupported global" in line or "GLOBAL" in line:
-            return line.split(":", 1)[-1].strip().rstrip(".") or "an arbitrary Python object"
-    return "an arbitrary Python object"
-
-
-def _read_safetensors(path: Path, data: bytes) -> tuple[dict, dict[str, str]]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load as load_safetensors
-
-    if len(data) < 8:
-        raise TruncatedCheckpointError(f"checkpoint {path} is truncated (shorter than a safetensors header)")
-    (header_len,) = struct.unpack("<Q", data[:8])
-    if len(data) > 8 and data[8:9] != b"{":  # every safetensors header is a JSON object
-        raise CheckpointError(f"checkpoint {path} is not a valid safetensors file (no JSON header after the length)")
-    if 8 + header_len > len(data):
-        raise TruncatedCheckpointError(f"checkpoint {path} is truncated (header cut short); copy the file again")
-    try:
-        header = json.loads(data[8 : 8 + header_len])
-    except ValueError:
-        raise CheckpointError(f"checkpoint {path} is not a valid safetensors file (header is not JSON)") from None
-    ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
-    if ends and 8 + header_len + max(ends) > len(data):
-        raise TruncatedCheckpointError(f"checkpoint {path} is truncated (tensor data cut short); copy the file again")
-    try:
-        tensors = load_safetensors(data)
-    except SafetensorError as exc:
-        raise CheckpointError(f"checkpoint {path} is not a valid safetensors file ({exc})") from None
-    return tensors, dict(header.get("__metadata__") or {})
 
 
 def unwrap_state_dict(obj, path: Path | str = "checkpoint") -> dict[str, torch.Tensor]:
@@ -241,7 +150,7 @@ def unwrap_state_dict(obj, path: Path | str = "checkpoint") -> dict[str, torch.T
     return state
 
 
-@lru_cache(maxsize=None)
+@cache
 def _signature(architecture: str) -> tuple[frozenset[str], tuple[frozenset[str], ...]]:
     """Return (all key names, alias groups) of an architecture; names do not depend on width."""
     net = build_network(architecture, 1 / 16)
@@ -283,13 +192,15 @@ def detect_architecture(state: dict[str, torch.Tensor], path: Path | str = "chec
 
 
 def _few(names: list[str], n: int = 4) -> str:
+    """The first ``n`` names joined, with how many more there are."""
     more = f" (+{len(names) - n} more)" if len(names) > n else ""
     return ", ".join(names[:n]) + more
 
 
 def _detect_width(arch: str, state: dict[str, torch.Tensor], hint) -> float:
+    """The width multiplier whose layer shapes match ``state`` (the metadata's hint first)."""
     _, _, key, base = ARCHITECTURES[arch]
-    names, groups = _signature(arch)
+    _, groups = _signature(arch)
     group = next(g for g in groups if key in g)
     channels = state[next(k for k in sorted(group) if k in state)].shape[0]
     if hint is not None:
@@ -356,6 +267,7 @@ def _expand_aliases(net: nn.Module, state: dict[str, torch.Tensor]) -> dict[str,
 
 
 def _check_strict(net: nn.Module, state: dict[str, torch.Tensor], path: Path, arch: str) -> None:
+    """Refuse a state dict with missing, unexpected or mis-shaped keys, naming them."""
     expected = net.state_dict()
     full = _expand_aliases(net, state)
     wrong = [
@@ -392,7 +304,7 @@ def save_checkpoint(net: nn.Module, path: str | Path, architecture: str, metadat
     ``architecture`` and ``width``; other values are stored as strings (JSON
     for non-strings).
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     path = Path(path)
     state = net.state_dict()
@@ -403,8 +315,4 @@ def save_checkpoint(net: nn.Module, path: str | Path, architecture: str, metadat
     meta = {"architecture": architecture, "width": repr(float(getattr(net, "width", 1.0)))}
     for k, v in (metadata or {}).items():
         meta[str(k)] = v if isinstance(v, str) else json.dumps(v)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(unique, str(tmp), metadata=meta)
-    tmp.replace(path)
-    return path
+    return write_atomic(path, save(unique, metadata=meta))

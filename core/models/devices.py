@@ -1,26 +1,29 @@
-"""Choosing the compute device and precision."""
+"""Choosing the compute device and precision: names checked up front, each refusal one line."""
 
 from __future__ import annotations
+
+import re
 
 import torch
 
 from core.errors import DeviceError
 
 PRECISIONS = ("fp32", "fp16", "bf16")
+_CUDA_NAME = re.compile(r"cuda(:\d+)?")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
     """Map ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` to a usable device.
 
     Raises:
-        DeviceError: CUDA was asked for explicitly but is not available.
+        DeviceError: an unknown name, or CUDA (or a GPU index) asked for that this machine lacks.
     """
     name = (name or "auto").strip().lower()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":
         return torch.device("cpu")
-    if name == "cuda" or name.startswith("cuda:"):
+    if _CUDA_NAME.fullmatch(name):
         if not torch.cuda.is_available():
             raise DeviceError(f"device {name!r} asked for, but CUDA is not available here; use --device cpu or auto")
         dev = torch.device(name)

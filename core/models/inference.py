@@ -13,6 +13,7 @@ switched on by :func:`prepare_device`.
 from __future__ import annotations
 
 import copy
+import itertools
 
 import torch
 from torch import nn
@@ -54,8 +55,9 @@ def fold_batchnorm(net: nn.Module) -> nn.Module:
 
 
 def _fold_sequential(seq: nn.Sequential) -> None:
+    """Fold each Conv/ConvTranspose directly followed by a BatchNorm in ``seq``, in place."""
     names = list(seq._modules)
-    for a, b in zip(names, names[1:]):
+    for a, b in itertools.pairwise(names):
         conv, bn = seq._modules[a], seq._modules[b]
         if isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) and isinstance(bn, nn.BatchNorm2d):
             seq._modules[a] = _fuse(conv, bn)
@@ -63,6 +65,7 @@ def _fold_sequential(seq: nn.Sequential) -> None:
 
 
 def _fuse(conv: nn.Module, bn: nn.BatchNorm2d) -> nn.Module:
+    """One convolution computing ``bn(conv(x))`` with the BatchNorm's running statistics."""
     with torch.no_grad():
         return fuse_conv_bn_eval(conv, bn, transpose=isinstance(conv, nn.ConvTranspose2d))
 

@@ -203,6 +203,7 @@ class ResNet(nn.Module):
         self.S4 = self._make_stage(scale_channels(256, width), 6, 2)
 
     def _make_stage(self, base: int, count: int, stride: int) -> nn.Sequential:
+        """``count`` Bottlenecks; the first takes the stride, with a conv+BN shortcut where the shape changes."""
         downsample = None
         if stride > 1 or self._channels != 4 * base:
             downsample = nn.Sequential(nn.Conv2d(self._channels, 4 * base, 1, stride), nn.BatchNorm2d(4 * base))

@@ -10,8 +10,8 @@ NCHW float tensor, so optimised copies of the networks can be passed in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -187,11 +187,3 @@ def gallery_sheet(img: np.ndarray, cropped: np.ndarray, sketch: np.ndarray) -> n
     """The ``gallery/`` sheet: ``h x 3w`` RGB ``[input | cropped | sketch]``."""
     return np.hstack([img, cropped, cv2.cvtColor(sketch, cv2.COLOR_GRAY2RGB)])
 
-
-def encode_png(img: np.ndarray) -> bytes:
-    """Encode a uint8 gray ``HxW`` or RGB ``HxWx3`` array as a PNG file's bytes (colours kept)."""
-    arr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
-    ok, buf = cv2.imencode(".png", arr)
-    if not ok:
-        raise ValueError("PNG encoding failed")
-    return buf.tobytes()

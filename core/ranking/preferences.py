@@ -21,6 +21,7 @@ def comparison_key(axes: list[str], fixed: dict[str, str | None], columns: list[
 
 
 def _candidates(pref: dict) -> list[str]:
+    """The columns a preference was chosen among (empty when not recorded or unreadable)."""
     try:
         values = json.loads(pref.get("candidates_json") or "[]")
     except ValueError:

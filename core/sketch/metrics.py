@@ -28,108 +28,23 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from core.errors import SketchFormatError
+from core.sketch.ink import INK_THRESHOLD, check_sketch, ink_depth, ink_mask, thin, width_from_depths
 
-if TYPE_CHECKING:  # only for annotations: strokes imports this module
+if TYPE_CHECKING:  # annotations only: measuring a raster needs no stroke model loaded
     from core.sketch.strokes import Strokes
 
-INK_THRESHOLD = 128
-
-METRIC_NAMES = (
-    "ink_coverage",
+__all__ = [
+    "chamfer_distance",
+    "disagreement",
+    "edge_prf",
     "fragmentation",
+    "ink_coverage",
     "line_width",
-    "strokes",
-    "stroke_length_total",
-    "stroke_length_mean",
-    "edge_precision",
-    "edge_recall",
-    "edge_f1",
-    "chamfer",
+    "match_size",
+    "sketch_metrics",
     "ssim",
-)
-
-METRIC_DESCRIPTIONS = {
-    "ink_coverage": "Fraction of pixels that are ink (0-1).",
-    "fragmentation": "Separate ink pieces (8-connected) per 1000 ink pixels; lower means more continuous lines.",
-    "line_width": "Typical line width in pixels (from the distance transform along the centre lines).",
-    "strokes": "Number of vector strokes after vectorising.",
-    "stroke_length_total": "Total length of all vector strokes, in pixels.",
-    "stroke_length_mean": "Mean length of a vector stroke, in pixels; longer means fewer, more continuous strokes.",
-    "edge_precision": "Share of the sketch's centre-line pixels within the tolerance of a reference line (0-1).",
-    "edge_recall": "Share of the reference's centre-line pixels matched by the sketch within the tolerance (0-1).",
-    "edge_f1": "Harmonic mean of edge precision and recall (0-1); higher is closer to the reference.",
-    "chamfer": "Mean distance in pixels between the sketch's ink and the reference's ink, both ways; lower is closer.",
-    "ssim": "Structural similarity with the reference image (-1 to 1; 1 = identical).",
-}
-
-
-def check_sketch(sketch: np.ndarray, name: str = "sketch") -> np.ndarray:
-    """Return ``sketch`` as a 2-D uint8 array (an ``HxWx1`` array is squeezed), or raise SketchFormatError."""
-    arr = np.asarray(sketch)
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[:, :, 0]
-    if arr.ndim != 2 or arr.dtype != np.uint8 or arr.size == 0:
-        raise SketchFormatError(
-            f"{name} must be a non-empty uint8 grayscale HxW array, got dtype {arr.dtype} shape {arr.shape}"
-        )
-    return arr
-
-
-def ink_mask(sketch: np.ndarray, threshold: int = INK_THRESHOLD) -> np.ndarray:
-    """Return the HxW bool mask of ink pixels (value below ``threshold``)."""
-    return check_sketch(sketch) < threshold
-
-
-def ink_depth(ink: np.ndarray) -> np.ndarray:
-    """Distance in px from each ink pixel's centre to the nearest paper pixel's centre (0 on paper).
-
-    The image border counts as paper, so a line cut by the frame is measured
-    across its width rather than as running off to infinity.
-
-    Args:
-        ink: HxW bool mask.
-
-    Returns:
-        HxW float32.
-    """
-    padded = np.pad(np.asarray(ink, bool), 1).astype(np.uint8)  # padding is False = paper
-    depth = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return depth[1:-1, 1:-1]
-
-
-def width_from_depths(depths: np.ndarray) -> float:
-    """Line width in px from ink depths (:func:`ink_depth`) sampled on the centre line; 0.0 for no samples.
-
-    See :func:`width_from_mean_depth` for the formula.
-    """
-    depths = np.asarray(depths, np.float64)
-    if depths.size == 0:
-        return 0.0
-    return float(width_from_mean_depth(depths.mean()))
-
-
-def width_from_mean_depth(mean_depth: float | np.ndarray) -> float | np.ndarray:
-    """Line width in px from the mean ink depth along a centre line: ``2 * mean - 1``, at least 1 (elementwise).
-
-    A centre pixel of a ``w``-px line (``w`` odd) lies ``(w + 1) / 2`` from the
-    first paper pixel's centre, half a pixel beyond the ink edge on each side,
-    hence the ``- 1``: a 1-px line measures 1 and a 3-px line measures 3 (even
-    widths read 1 px thin, as the centre line sits on one of the two middle
-    columns).
-    """
-    return np.maximum(1.0, 2.0 * np.asarray(mean_depth, np.float64) - 1.0)
-
-
-def thin(ink: np.ndarray) -> np.ndarray:
-    """Return the 1-px-wide centre lines (HxW bool) of an HxW bool ink mask."""
-    from skimage.morphology import skeletonize  # skimage is slow to import; UI code imports METRIC_NAMES
-
-    ink = np.asarray(ink, bool)
-    if not ink.any():
-        return ink.copy()
-    return skeletonize(ink)
-
+    "stroke_stats",
+]
 
 def ink_coverage(sketch: np.ndarray, threshold: int = INK_THRESHOLD) -> float:
     """Fraction of pixels that are ink, in [0, 1]."""
@@ -168,18 +83,13 @@ def stroke_stats(strokes: Strokes) -> dict[str, float]:
     Returns:
         ``{"strokes": count, "total_length": sum, "mean_length": total / count (0 when none)}``.
     """
-    lengths = [_polyline_length(s.points) for s in strokes.strokes]
+    lengths = [s.length for s in strokes.strokes]
     total = float(sum(lengths))
     return {
         "strokes": len(lengths),
         "total_length": total,
         "mean_length": total / len(lengths) if lengths else 0.0,
     }
-
-
-def _polyline_length(points: np.ndarray) -> float:
-    points = np.asarray(points, np.float64).reshape(-1, 2)
-    return float(np.hypot(*np.diff(points, axis=0).T).sum()) if len(points) > 1 else 0.0
 
 
 def match_size(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -296,7 +206,7 @@ def sketch_metrics(
     reference: np.ndarray | None = None,
     tolerance: float = 2.0,
 ) -> dict[str, float]:
-    """All numbers for one output, keyed by the names in :data:`METRIC_NAMES` (in that order).
+    """All numbers for one output, keyed by the names in :data:`core.sketch.metric_names.METRIC_NAMES` (in that order).
 
     Stroke keys appear only when ``strokes`` is given, reference keys only when
     ``reference`` is given (see the module docstring for resizing).

@@ -74,3 +74,30 @@ class CellRecords:
                 r["computed_in_sweep"] = r["sweep_id"]
                 r["sweep_id"] = r.pop("in_sweep")
         return rows
+
+    def cell(self, cell_id: int) -> dict | None:
+        """One cell's row by id, or None."""
+        rows = self.query("SELECT * FROM cells WHERE id = ?", (cell_id,))
+        return rows[0] if rows else None
+
+    def finished_cell_keys(self, keys: list[str]) -> set[str]:
+        """Which of these cell keys the store holds as done or failed (cached: a sweep will not compute them)."""
+        found: set[str] = set()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r["cell_key"] for r in self.query(
+                f"SELECT cell_key FROM cells WHERE status IN ('done', 'failed') AND cell_key IN ({marks})", chunk))
+        return found
+
+    def measured_seconds(self) -> list[dict]:
+        """Mean seconds of done cells per (method, sketch_sha256, resolution, device), with how many were timed."""
+        return self.query(
+            "SELECT method, sketch_sha256, resolution, device, avg(seconds) AS seconds, count(*) AS cells "
+            "FROM cells WHERE status = 'done' AND seconds IS NOT NULL "
+            "GROUP BY method, sketch_sha256, resolution, device"
+        )
+
+    def image_paths(self) -> list[str]:
+        """Every input image path the store has seen (distinct)."""
+        return [r["path"] for r in self.query("SELECT DISTINCT path FROM images")]

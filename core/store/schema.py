@@ -11,24 +11,15 @@ from datetime import datetime, timezone
 
 import sqlite_utils
 
+from core.sketch.metric_names import METRIC_NAMES
+
 # A running sweep refreshes its heartbeat at least this often; a sweep silent for
 # longer (or whose process is gone) is shown as interrupted.
 HEARTBEAT_S = 5.0
 STALE_AFTER_S = 60.0
 
-METRIC_COLUMNS = (
-    "ink_coverage",
-    "fragmentation",
-    "line_width",
-    "strokes",
-    "stroke_length_total",
-    "stroke_length_mean",
-    "edge_precision",
-    "edge_recall",
-    "edge_f1",
-    "chamfer",
-    "ssim",
-)
+# The metric columns, in column order (migrations add them in this order): the one list is in core.sketch.
+METRIC_COLUMNS = METRIC_NAMES
 
 # Config fields of a cell, in the order the app offers them as axes.
 CONFIG_COLUMNS = (

@@ -15,54 +15,40 @@ from core.store.schema import STALE_AFTER_S, now
 class SweepRecords:
     """Sweeps and their workers (mixed into :class:`core.store.store.Store`)."""
 
-    def upsert_sweep(self, spec_hash: str, name: str, note: str, spec: dict, cells_total: int, executor: str) -> int:
-        """Create the sweep for ``spec_hash`` or return the existing one (the same sweep resumed)."""
-        with self.write() as db:
-            row = self.conn.execute("SELECT id FROM sweeps WHERE spec_hash = ?", (spec_hash,)).fetchone()
-            if row:
-                # The executor of the latest run: the same sweep may be resumed by another one.
-                db["sweeps"].update(row[0], {"name": name, "note": note, "cells_total": cells_total,
-                                             "executor": executor})
-                return row[0]
-            return db["sweeps"].insert(
-                {
-                    "spec_hash": spec_hash,
-                    "name": name,
-                    "note": note,
-                    "spec_json": json.dumps(spec, sort_keys=True),
-                    "status": "pending",
-                    "executor": executor,
-                    "cells_total": cells_total,
-                    "created_at": now(),
-                }
-            ).last_pk
+    def start_sweep(self, spec_hash: str, name: str, note: str, spec: dict, cells_total: int,
+                    executor: str) -> tuple[int, bool]:
+        """Record the sweep of ``spec_hash`` and claim it for this process, in one transaction.
 
-    def claim_sweep(self, sweep_id: int) -> bool:
-        """Mark a sweep running in this process; False if another live process runs it."""
+        A new spec creates its sweep; a known one is the same sweep resumed (its
+        name, note, size and executor become this run's). Returns
+        ``(sweep_id, claimed)``; when another live process runs the sweep it is
+        not claimed and nothing is changed.
+        """
         self.refresh_statuses()
+        stamp = now()
+        claim = {"status": "running", "pid": os.getpid(), "host": socket.gethostname(), "started_at": stamp,
+                 "heartbeat_at": stamp, "finished_at": None, "error": None}
         with self.write() as db:
-            row = db["sweeps"].get(sweep_id)
-            if row["status"] == "running" and sweep_alive(row):
-                return False
-            db["sweeps"].update(
-                sweep_id,
-                {
-                    "status": "running",
-                    "pid": os.getpid(),
-                    "host": socket.gethostname(),
-                    "started_at": now(),
-                    "heartbeat_at": now(),
-                    "finished_at": None,
-                    "error": None,
-                },
-            )
-        return True
+            row = next(db["sweeps"].rows_where("spec_hash = ?", [spec_hash]), None)
+            if row is not None:
+                if row["status"] == "running" and sweep_alive(row):
+                    return row["id"], False
+                # The executor of this run: the same sweep may be resumed by another one.
+                db["sweeps"].update(row["id"], dict(claim, name=name, note=note, cells_total=cells_total,
+                                                    executor=executor))
+                return row["id"], True
+            sweep_id = db["sweeps"].insert(dict(claim, spec_hash=spec_hash, name=name, note=note,
+                                                spec_json=json.dumps(spec, sort_keys=True), executor=executor,
+                                                cells_total=cells_total, created_at=stamp)).last_pk
+        return sweep_id, True
 
     def heartbeat(self, sweep_id: int) -> None:
+        """Mark a running sweep alive now."""
         with self.write() as db:
             db["sweeps"].update(sweep_id, {"heartbeat_at": now()})
 
     def finish_sweep(self, sweep_id: int, status: str, error: str | None = None) -> None:
+        """Record a sweep's end (done, cancelled, interrupted) and its error, if any."""
         with self.write() as db:
             db["sweeps"].update(sweep_id, {"status": status, "finished_at": now(), "error": error})
 
@@ -91,7 +77,37 @@ class SweepRecords:
         )
 
     def sweep(self, sweep_id: int) -> dict | None:
+        """One sweep as :meth:`sweeps` lists it, or None."""
         return next((s for s in self.sweeps() if s["id"] == sweep_id), None)
+
+    def has_sweep(self, sweep_id: int) -> bool:
+        """Whether a sweep with this id exists."""
+        return bool(self.query("SELECT 1 FROM sweeps WHERE id = ?", (sweep_id,)))
+
+    def sweep_status(self, sweep_id: int) -> str | None:
+        """A sweep's recorded status (not refreshed), or None when there is no such sweep."""
+        rows = self.query("SELECT status FROM sweeps WHERE id = ?", (sweep_id,))
+        return rows[0]["status"] if rows else None
+
+    def running_pid(self, spec_hash: str) -> int | None:
+        """The pid of the live process running the sweep of ``spec_hash`` (-1 when unknown), else None."""
+        self.refresh_statuses()
+        rows = self.query("SELECT pid FROM sweeps WHERE spec_hash = ? AND status = 'running'", (spec_hash,))
+        return (rows[0]["pid"] or -1) if rows else None
+
+    def count_failed_cells(self, sweep_id: int) -> int:
+        """How many of a sweep's cells are recorded as failed."""
+        return self.query(
+            "SELECT count(*) AS n FROM sweep_cells sc JOIN cells c ON c.id = sc.cell_id "
+            "WHERE sc.sweep_id = ? AND c.status = 'failed'", (sweep_id,)
+        )[0]["n"]
+
+    def count_cells_finished_since(self, sweep_id: int, since: str) -> int:
+        """How many of a sweep's cells finished at or after ``since`` (an ISO timestamp): this run's pace."""
+        return self.query(
+            "SELECT count(*) AS n FROM sweep_cells sc JOIN cells c ON c.id = sc.cell_id "
+            "WHERE sc.sweep_id = ? AND c.finished_at >= ?", (sweep_id, since)
+        )[0]["n"]
 
     def reset_sweep_workers(self, sweep_id: int) -> None:
         """Forget the worker rows of a sweep's earlier run (a new run starts its own)."""

@@ -171,7 +171,7 @@ def max_pixel_diff(work: Workload, naive_outputs: dict, engine: dict) -> int:
     """Largest absolute difference between the engine's and the naive sketches, over all cells."""
     import cv2
 
-    from core.models.checkpoints import sha256_file
+    from core.files import sha256_file
     from core.store.store import Store
 
     sha = {str(p): sha256_file(p) for p in work.masks + work.sketches}

@@ -1,9 +1,10 @@
 """Training curves: parse the original CSV format, keep curves in the store, find the checkpoints on a curve.
 
 The format is the one training writes (``epoch,global_iter,<loss columns>``;
-see :mod:`core.training.train`). This module needs no torch, so the app can read
-and validate curves without loading it; :func:`core.training.train.read_curve`
-reads a file through :func:`parse_curve`.
+see :mod:`core.training.loop`). This module needs no torch, so the app can read
+and validate curves without loading it: :func:`read_curve` reads a file,
+:func:`parse_curve` the text of one. Curves are kept in the store
+(:class:`core.store.scores.ScoreRecords`).
 
 Checkpoints are placed on a curve by name: a curve ``<prefix>_curve.csv``
 and checkpoints ``<prefix>_stage1.safetensors``, ``<prefix>_stage2.pth`` ...
@@ -89,28 +90,40 @@ def decode_upload(name: str, data: bytes) -> str:
         raise CurveFormatError(f"curve {name} is not a readable text CSV ({exc}); export it again as CSV") from None
 
 
+def read_curve(csv_path: Path | str) -> dict[str, np.ndarray]:
+    """Read a training-curve CSV file into columns (format: :func:`parse_curve`).
+
+    Returns:
+        ``{"epoch": int64[n], "global_iter": int64[n], "<loss>": float64[n], ...}``
+        in the file's column order.
+
+    Raises:
+        CurveFormatError: the file is missing, not text, or not in that format; the
+        message names the line. It is also a TrainingError, which the CLI reports in one line.
+    """
+    path = Path(csv_path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: spreadsheets save a BOM
+    except FileNotFoundError:
+        raise CurveFormatError(f"curve {path} does not exist; check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CurveFormatError(f"curve {path} is not a readable text CSV ({exc}); export it again as CSV") from None
+    return parse_curve(text, f"curve {path}")
+
+
 def save_curves(store, curves: list[tuple[str, str, str]]) -> None:
     """Store ``(name, source, csv_text)`` curves in one transaction, each validated first, replacing same-named ones.
 
     Raises CurveFormatError (and stores nothing) when any text is malformed.
     """
-    from core.store.store import now
-
     for name, _, text in curves:
         parse_curve(text, f"curve {name}")  # refuse a malformed file before anything is stored
-    with store.write():
-        for name, source, text in curves:
-            store.conn.execute(
-                "INSERT INTO training_curves (name, source, csv_text, imported_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET source = excluded.source, csv_text = excluded.csv_text, "
-                "imported_at = excluded.imported_at",
-                (name, source, text, now()),
-            )
+    store.save_curves(curves)
 
 
 def stored_curves(store) -> list[dict]:
     """The imported curves (``name``, ``source``, ``csv_text``, ``imported_at``), by name."""
-    return store.query("SELECT name, source, csv_text, imported_at FROM training_curves ORDER BY name")
+    return store.curves()
 
 
 def loss_columns(curve: dict[str, np.ndarray]) -> list[str]:

@@ -16,7 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.errors import EvaluationError
+from core.errors import EvaluationError, ImageReadError
+from core.files import read_gray
 
 # Which way each evaluation metric improves, and the kind of net it scores (the store keeps no role).
 HIGHER_IS_BETTER = {"mask_iou": True, "edge_f1": True, "chamfer": False}
@@ -44,13 +45,16 @@ class Score:
 
     @property
     def mean(self) -> float:
+        """Mean of the per-image values (NaN when there are none)."""
         return float(np.mean(self.values)) if self.values else float("nan")
 
     @property
     def std(self) -> float:
+        """Population standard deviation of the per-image values (NaN when there are none)."""
         return float(np.std(self.values)) if self.values else float("nan")
 
     def to_dict(self) -> dict:
+        """Every field plus ``mean``, ``std`` and ``images`` (the number of values)."""
         d = asdict(self)
         d.update(mean=self.mean, std=self.std, images=len(self.values))
         return d
@@ -69,16 +73,17 @@ def mask_iou(predicted: np.ndarray, truth: np.ndarray, threshold: float = 0.5) -
     return 1.0 if union == 0 else float(np.logical_and(pred, true).sum() / union)
 
 
-def _read_gray(path: Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if img is None:
-        raise EvaluationError(f"{path} is missing or not an image")
-    return img
+def _read_truth(path: Path) -> np.ndarray:
+    """Read a ground-truth mask or drawing as uint8 grey, as an :class:`EvaluationError` when it cannot be read."""
+    try:
+        return read_gray(path)
+    except ImageReadError as exc:
+        raise EvaluationError(str(exc)) from None
 
 
 def evaluate_masks(checkpoints: list, folder: Path, split: str, device="cpu") -> list[Score]:
     """Mask IoU of each Mask Net checkpoint on every image of a test set with masks."""
-    from core.data.testsets import load_test_set
+    from core.data.testset import load_test_set
     from core.models.inference import optimize_for_inference
     from core.pipeline.images import read_image
     from core.pipeline.seed import predict_mask
@@ -87,7 +92,7 @@ def evaluate_masks(checkpoints: list, folder: Path, split: str, device="cpu") ->
     items = [i for i in test_set.items if i.mask is not None]
     if not items:
         raise EvaluationError(f"test set {folder} has no ground-truth masks (masks/); use objects-train/-heldout")
-    images = [(read_image(i.image), _read_gray(i.mask)) for i in items]
+    images = [(read_image(i.image), _read_truth(i.mask)) for i in items]
     scores = []
     for ckpt in checkpoints:
         net = optimize_for_inference(ckpt.build(), device)
@@ -98,7 +103,7 @@ def evaluate_masks(checkpoints: list, folder: Path, split: str, device="cpu") ->
 
 def evaluate_sketches(checkpoints: list, folder: Path, split: str, side: int = 256, device="cpu") -> list[Score]:
     """Edge F1 and chamfer distance of each Sketch Net (background off) against the ground-truth drawings."""
-    from core.data.testsets import load_test_set
+    from core.data.testset import load_test_set
     from core.models.inference import optimize_for_inference
     from core.pipeline.images import read_image
     from core.pipeline.seed import apply_gamma, predict_sketch
@@ -114,7 +119,7 @@ def evaluate_sketches(checkpoints: list, folder: Path, split: str, side: int = 2
         f1, chamfer = [], []
         for item in items:
             sketch = predict_sketch(net, apply_gamma(read_image(item.image), 2.0), side, device)
-            truth = _read_gray(item.drawing)
+            truth = _read_truth(item.drawing)
             f1.append(edge_prf(sketch, truth)["f1"])
             chamfer.append(chamfer_distance(sketch, truth))
         scores.append(Score(ckpt.label, ckpt.sha256, "sketch", test_set.name, split, "edge_f1", f1))
@@ -154,32 +159,19 @@ def gaps(scores: list[Score]) -> list[dict]:
 
 def record_scores(store, scores: list[Score]) -> None:
     """Keep the scores in the store's ``evaluations`` table (one row per checkpoint, set and metric)."""
-    import json
-
-    from core.store.store import now
-
-    with store.write():
-        for s in scores:
-            store.conn.execute(
-                "INSERT INTO evaluations (checkpoint_sha256, checkpoint, test_set, split, metric, images, mean, std, "
-                "values_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (checkpoint_sha256, test_set, metric) DO UPDATE SET checkpoint = excluded.checkpoint, "
-                "split = excluded.split, images = excluded.images, mean = excluded.mean, std = excluded.std, "
-                "values_json = excluded.values_json, created_at = excluded.created_at",
-                (s.checkpoint_sha256, s.checkpoint, s.test_set, s.split, s.metric, len(s.values), s.mean, s.std,
-                 json.dumps(s.values), now()),
-            )
+    store.record_evaluations([
+        {"checkpoint_sha256": s.checkpoint_sha256, "checkpoint": s.checkpoint, "test_set": s.test_set,
+         "split": s.split, "metric": s.metric, "values": s.values, "mean": s.mean, "std": s.std}
+        for s in scores
+    ])
 
 
 def stored_scores(store) -> list[Score]:
     """The scores kept by :func:`record_scores`, read back from the store (by checkpoint, metric, split)."""
-    import json
-
-    rows = store.query("SELECT * FROM evaluations ORDER BY checkpoint, metric, split DESC, test_set")
     return [
         Score(r["checkpoint"], r["checkpoint_sha256"], METRIC_ROLES.get(r["metric"], ""), r["test_set"], r["split"],
-              r["metric"], [float(v) for v in json.loads(r["values_json"] or "[]")])
-        for r in rows
+              r["metric"], r["values"])
+        for r in store.evaluations()
     ]
 
 

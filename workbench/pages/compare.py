@@ -5,27 +5,34 @@ second one nested under it); every other axis is fixed by a selector that
 offers only values that exist. Look closely with one zoom region (or a 1:1
 window) applied to every cell at once, an enlarge dialog per cell and a
 before/after slider. Mark the preferred cell of a row, tag cells with labels
-and notes, and filter rows by label or preference. The grid logic lives in
-:mod:`workbench.grid`; images come cached from :mod:`workbench.media`.
+and notes, and filter rows by label or preference.
+
+This module is the layout; the grid logic lives in :mod:`workbench.grid`,
+what each cell shows in :mod:`workbench.views` (images cached by
+:mod:`workbench.media`), the cell dialog in :mod:`workbench.cell_dialog` and
+the tag and label editors in :mod:`workbench.tagging`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import logging
 
 import streamlit as st
 
 from core.ranking.preferences import comparison_key
-from core.sketch.metrics import disagreement
 from workbench import grid as G
 from workbench import media, state
-from workbench.components import before_after
+from workbench.cell_dialog import open_cell, show_open_cell
+from workbench.components.before_after import before_after
+from workbench.tagging import label_vocabulary
+from workbench.views import ONE_TO_ONE_SIDES, VIEWS, Region, cell_image, row_disagreement, slider_images, slider_size
+from workbench.widgets import pick_sweep
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZES = (5, 10, 25, 50)
-VIEWS = ("Thumbnails", "Zoom", "1:1", "Vector frames")
 SORTS = ("by name", "by disagreement (most first)")
-ONE_TO_ONE_SIDES = (128, 192, 256)
 NO_SECOND = "(none)"
 ALL = "(all)"
 
@@ -35,7 +42,7 @@ def render() -> None:
     st.title("Compare")
     store = state.store()
     state.show_flash()
-    sweep_id = _pick_sweep(store.sweeps())
+    sweep_id = pick_sweep(st.sidebar, store.sweeps(), "cmp_sweep")
     cells = store.results(sweep_id)
     if not cells:
         st.info("No results yet. Start a sweep on the **Sweeps** page or with `workbench sweep ...`.")
@@ -55,35 +62,26 @@ def render() -> None:
         return
     comparison = comparison_key(axes, fixed, [c.label for c in grid.columns])
     me = state.author()
-    mine = {p["row_key"]: p for p in store.preferences() if p["comparison"] == comparison and p["author"] == me}
+    mine = {p["row_key"]: p for p in store.preferences(comparison=comparison, author=me)}
     tags_by_cell: dict[int, list[dict]] = {}
     for tag in store.tags():
         tags_by_cell.setdefault(tag["cell_id"], []).append(tag)
 
     rows = _filters(grid.rows, tags_by_cell, set(mine), store.labels())
-    view = _look_closely(grid, rows)
-    _vocabulary(store)
+    region = _look_closely(grid, rows)
+    label_vocabulary(store)
     if grid.hidden:
         st.caption(f"{grid.hidden} cells share a slot with another cell and are hidden; fix more axes to see them.")
     page_rows = _pagination(_sorted_rows(rows))
-    _draw_grid(grid, page_rows, view, comparison, mine, tags_by_cell, me)
-    if st.session_state.get("cmp_open_cell") is not None:
-        _enlarge(st.session_state["cmp_open_cell"])
+    _draw_grid(grid, page_rows, region, comparison, mine, tags_by_cell, me)
+    show_open_cell()
 
 
 # --------------------------------------------------------------------------- choosing what to compare
 
 
-def _pick_sweep(sweeps: list[dict]) -> int | None:
-    labels = {None: "All results"}
-    for s in sweeps:
-        labels[s["id"]] = f"#{s['id']} {s['name'] or ''} · {s['status']} ({s['done']}/{s['cells_total']})"
-    if st.session_state.get("cmp_sweep") not in labels:
-        st.session_state["cmp_sweep"] = None
-    return st.sidebar.selectbox("Sweep", list(labels), format_func=labels.get, key="cmp_sweep")
-
-
 def _apply_preset(axis: str, values: list[str]) -> None:
+    """Show ``values`` of ``axis`` as the columns (a preset button's callback)."""
     st.session_state["cmp_axis"] = axis
     st.session_state["cmp_axis2"] = NO_SECOND
     st.session_state["cmp_columns"] = list(values)
@@ -91,6 +89,7 @@ def _apply_preset(axis: str, values: list[str]) -> None:
 
 
 def _presets(found: list[G.Preset]) -> None:
+    """One button per preset the data supports."""
     if not found:
         return
     cols = st.columns(len(found) + 1)
@@ -101,6 +100,7 @@ def _presets(found: list[G.Preset]) -> None:
 
 
 def _axes(cells: list[dict]) -> tuple[list[str], dict[str, str]]:
+    """The column axes (one, or two nested) and a value for every other varying axis, chosen in the sidebar."""
     varying = G.varying_axes(cells) or ["sketch_checkpoint"]
     if st.session_state.get("cmp_axis") not in varying:
         st.session_state["cmp_axis"] = varying[0]
@@ -125,6 +125,7 @@ def _axes(cells: list[dict]) -> tuple[list[str], dict[str, str]]:
 
 
 def _column_filter(axes: list[str], options: list[str]) -> list[str]:
+    """The columns to show (all of them again whenever the column axes change)."""
     chosen = st.session_state.get("cmp_columns")
     if st.session_state.get("_cmp_columns_for") != tuple(axes) or chosen is None:
         chosen = options
@@ -135,6 +136,7 @@ def _column_filter(axes: list[str], options: list[str]) -> list[str]:
 
 
 def _filters(rows: list[G.Row], tags_by_cell: dict, marked: set[str], vocabulary: list[str]) -> list[G.Row]:
+    """The rows left by the sidebar's label and preference filters."""
     used = sorted({t["label"] for tags in tags_by_cell.values() for t in tags if t["label"]})
     labels = st.sidebar.multiselect("Rows with label", sorted(set(vocabulary) | set(used)), key="cmp_filter_labels")
     preference = st.sidebar.radio("Preference", ["all", "marked", "unmarked"], horizontal=True,
@@ -144,24 +146,17 @@ def _filters(rows: list[G.Row], tags_by_cell: dict, marked: set[str], vocabulary
 
 
 def _sorted_rows(rows: list[G.Row]) -> list[G.Row]:
+    """The rows in the order chosen in the sidebar: by name, or the most disagreeing first."""
     order = st.sidebar.radio("Sort rows", SORTS, key="cmp_sort",
                              help="Disagreement: mean pixel difference between the row's outputs (thumbnails).")
     if order == SORTS[0]:
         return rows
     store = state.store()
-
-    def score(row: G.Row) -> float:
-        images = []
-        for cell in row.cells.values():
-            if cell and cell.get("status") == "done" and cell.get("thumb_path"):
-                path = str(store.absolute(cell["thumb_path"]))
-                images.append(media.small_gray(path, media.mtime(path)))
-        return disagreement(images)
-
-    return sorted(rows, key=score, reverse=True)
+    return sorted(rows, key=lambda row: row_disagreement(store, row), reverse=True)
 
 
 def _pagination(rows: list[G.Row]) -> list[G.Row]:
+    """The rows of the page chosen above the grid."""
     left, right, info = st.columns([1, 1, 3])
     size = left.selectbox("Rows per page", PAGE_SIZES, index=1, key="cmp_page_size")
     pages = max(1, -(-len(rows) // size))
@@ -176,7 +171,8 @@ def _pagination(rows: list[G.Row]) -> list[G.Row]:
 # --------------------------------------------------------------------------- looking closely
 
 
-def _look_closely(grid: G.Grid, rows: list[G.Row]) -> dict:
+def _look_closely(grid: G.Grid, rows: list[G.Row]) -> Region:
+    """The view and zoom region chosen for every cell, and the before/after slider under it."""
     view = st.session_state.get("cmp_view", VIEWS[0])
     with st.expander("Look closely: one zoom region (or a 1:1 window) for every cell", expanded=view != VIEWS[0]):
         a, b, c, d = st.columns([2, 2, 2, 2])
@@ -190,28 +186,14 @@ def _look_closely(grid: G.Grid, rows: list[G.Row]) -> dict:
         else:
             scale = d.select_slider("Scale", media.ZOOM_SCALES[1:], value=4, key="cmp_zoom_scale")
             side = media.ZOOM_TARGET_PX
-        region = {"view": view, "cx": cx / 100, "cy": cy / 100, "scale": scale, "side": side}
+        region = Region(view, cx / 100, cy / 100, scale, side)
     with st.expander("Before / after: a slider between two cells"):
         _before_after(grid, rows, region)
     return region
 
 
-def _cell_image(cell: dict, region: dict) -> bytes | None:
-    store = state.store()
-    if region["view"] == "Thumbnails":
-        path = str(store.absolute(cell.get("thumb_path")))
-        return media.thumbnail_png(path, media.mtime(path))
-    if region["view"] == "Vector frames":
-        if not cell.get("vector_path"):
-            return None
-        path = str(store.absolute(cell["vector_path"]))
-        return media.fitted_png(path, media.mtime(path), 256)
-    path = str(store.absolute(cell.get("sketch_path")))
-    mode = "zoom" if region["view"] == "Zoom" else "1:1"
-    return media.zoom_png(path, media.mtime(path), region["cx"], region["cy"], region["scale"], mode, region["side"])
-
-
-def _before_after(grid: G.Grid, rows: list[G.Row], region: dict) -> None:
+def _before_after(grid: G.Grid, rows: list[G.Row], region: Region) -> None:
+    """Pick an image and two columns; show their outputs in the before/after slider."""
     if len(grid.columns) < 2 or not rows:
         st.caption("Needs two columns and at least one image.")
         return
@@ -221,7 +203,10 @@ def _before_after(grid: G.Grid, rows: list[G.Row], region: dict) -> None:
     letters = {c.letter: c for c in grid.columns}
     a, b, c = st.columns(3)
     row_key = a.selectbox("Image", list(names), format_func=names.get, key="cmp_ba_row")
-    fmt = lambda k: f"{k} · {letters[k].label}"  # noqa: E731
+
+    def fmt(letter: str) -> str:
+        return f"{letter} · {letters[letter].label}"
+
     if st.session_state.get("cmp_ba_a") not in letters:
         st.session_state["cmp_ba_a"] = grid.columns[0].letter
     if st.session_state.get("cmp_ba_b") not in letters:
@@ -233,33 +218,24 @@ def _before_after(grid: G.Grid, rows: list[G.Row], region: dict) -> None:
     if not all(x and x["status"] == "done" for x in cells):
         st.caption("Both cells must be done to compare them.")
         return
-    if region["view"] == "Thumbnails":
-        # The whole sketch, at most 768 px wide (full resolution, not the thumbnail).
-        store = state.store()
-        paths = [str(store.absolute(x["sketch_path"])) for x in cells]
-        images = [media.fitted_png(p, media.mtime(p), 768) for p in paths]
-    else:
-        images = [_cell_image(x, region) for x in cells]
+    images = slider_images(state.store(), cells, region)
     if not all(images):
         st.caption("An output file is missing.")
         return
-    import cv2
-    import numpy as np
-
-    h, w = cv2.imdecode(np.frombuffer(images[0], np.uint8), cv2.IMREAD_UNCHANGED).shape[:2]
-    width = min(768, w if region["view"] != "Zoom" else 768)
+    height, width = slider_size(images[0], region)
     before_after(images[0], images[1], f"{first} · {letters[first].label}", f"{second} · {letters[second].label}",
-                 height=int(h * width / w), max_width=width, pixelated=region["view"] != "Thumbnails")
+                 height=height, max_width=width, pixelated=region.pixelated)
 
 
 # --------------------------------------------------------------------------- the grid
 
 
-def _draw_grid(grid: G.Grid, rows: list[G.Row], region: dict, comparison: str, mine: dict,
+def _draw_grid(grid: G.Grid, rows: list[G.Row], region: Region, comparison: str, mine: dict,
                tags_by_cell: dict, me: str) -> None:
+    """The grid: a header row of column settings, then one row per image of this page."""
     widths = [1.2] + [2] * len(grid.columns)
     with st.container(key="cmp_grid"):
-        if region["view"] != "Thumbnails":
+        if region.pixelated:
             # Enlarged crops must stay blocky: a smoothing browser would blur one-pixel lines.
             st.html("<style>.st-key-cmp_grid img { image-rendering: pixelated; }</style>")
         header = st.columns(widths)
@@ -279,6 +255,7 @@ def _draw_grid(grid: G.Grid, rows: list[G.Row], region: dict, comparison: str, m
 
 
 def _row_header(grid: G.Grid, row: G.Row, comparison: str, pref: dict | None, tag: str, me: str) -> None:
+    """A row's input photo and name, and its *Preferred* buttons when two cells or more are done."""
     if row.image_path:
         path = str(state.input_path(row.image_path))
         data = media.source_png(path, media.mtime(path))
@@ -301,16 +278,20 @@ def _row_header(grid: G.Grid, row: G.Row, comparison: str, pref: dict | None, ta
 
 
 def _on_prefer(key: str, comparison: str, axis: str, row_key: str, choices: dict, me: str) -> None:
+    """Record (or clear) the preferred cell of a row: the callback of its *Preferred* buttons."""
     store = state.store()
     letter = st.session_state.get(key)
     if letter is None:
         store.unprefer(comparison, row_key, me)
+        log.info("%s cleared the preferred cell of row %s", me, row_key[:12])
         return
     cell_id, label = choices[letter]
     store.prefer(comparison, axis, row_key, cell_id, label, [lbl for _, lbl in choices.values()], me)
+    log.info("%s preferred %s (cell %s) in row %s", me, label, cell_id, row_key[:12])
 
 
-def _draw_cell(cell: dict | None, region: dict, tags_by_cell: dict, preferred: int | None) -> None:
+def _draw_cell(cell: dict | None, region: Region, tags_by_cell: dict, preferred: int | None) -> None:
+    """One cell: its image in the chosen view (or its status / error), key numbers, tags and Enlarge."""
     if cell is None:
         st.caption("— not computed for this combination")
         return
@@ -319,10 +300,10 @@ def _draw_cell(cell: dict | None, region: dict, tags_by_cell: dict, preferred: i
     elif cell["status"] != "done":
         st.info(f"{cell['status']}…")
     else:
-        data = _cell_image(cell, region)
+        data = cell_image(state.store(), cell, region)
         if data:
-            st.image(data, width="stretch" if region["view"] == "Zoom" else "content")
-        elif region["view"] == "Vector frames" and not cell.get("vector_path"):
+            st.image(data, width="stretch" if region.view == "Zoom" else "content")
+        elif region.view == "Vector frames" and not cell.get("vector_path"):
             st.caption("not vectorised (run the sweep with vectorise on)")
         else:
             st.warning("Output file missing.")
@@ -334,127 +315,7 @@ def _draw_cell(cell: dict | None, region: dict, tags_by_cell: dict, preferred: i
         notes = [t["note"] for t in tags if t["note"]]
         st.caption(" ".join(f"`{lbl}`" for lbl in labels) + ("  📝 " + " / ".join(notes) if notes else ""))
     st.button("Enlarge", key=f"open_{cell['id']}", icon=":material/zoom_in:", type="tertiary",
-              on_click=_open, args=(cell["id"],))
-
-
-# --------------------------------------------------------------------------- dialog and vocabulary
-
-
-def _open(cell_id: int | None) -> None:
-    # Kept in the session so the dialog stays open across full reruns until it is closed.
-    st.session_state["cmp_open_cell"] = cell_id
-
-
-def _close() -> None:
-    st.session_state.pop("cmp_open_cell", None)
-
-
-@st.dialog("Cell", width="large", on_dismiss=_close)
-def _enlarge(cell_id: int) -> None:
-    store = state.store()
-    found = store.query("SELECT * FROM cells WHERE id = ?", (cell_id,))
-    if not found:
-        st.error("This cell is no longer in the store.")
-        return
-    cell = found[0]
-    st.markdown(f"**{cell['image_name']}** · {cell['status']}")
-    st.caption(G.describe_settings(G.settings_of(cell)))
-    top = st.columns(2)
-    bottom = st.columns(2)
-    for col, title, column, side, nearest in (
-        (top[0], "Input", "image_path", 512, False),
-        (top[1], "Mask", "mask_path", 256, True),
-        (bottom[0], "Cropped input", "cropped_path", 512, False),
-        (bottom[1], "Sketch", "sketch_path", 1024, False),
-    ):
-        with col:
-            st.markdown(f"**{title}**")
-            if column == "image_path":
-                path = str(state.input_path(cell["image_path"])) if cell.get("image_path") else None
-            else:
-                path = str(store.absolute(cell.get(column))) if cell.get(column) else None
-            data = media.fitted_png(path, media.mtime(path), side, nearest) if path else None
-            if data:
-                st.image(data, width="stretch" if title == "Sketch" else "content")
-            else:
-                st.caption({"mask_path": "no mask (background off or a baseline)",
-                            "cropped_path": "no cropped input (a baseline)"}.get(column, "file missing"))
-    if cell.get("svg_path") or cell.get("gif_path"):
-        _strokes(store, cell)
-    if cell["error"]:
-        st.error(cell["error"])
-    numbers = G.key_numbers(cell)
-    if numbers:
-        st.caption(numbers)
-    if cell.get("metrics_json"):
-        with st.expander("All metrics"):
-            st.json(json.loads(cell["metrics_json"]))
-    _tag_editor(cell)
-
-
-def _strokes(store, cell: dict) -> None:
-    """The vectorised strokes: the SVG and the drawing-order animation."""
-    left, right = st.columns(2)
-    for col, title, column in ((left, "Strokes (SVG)", "svg_path"), (right, "Drawing order (GIF)", "gif_path")):
-        with col:
-            st.markdown(f"**{title}**")
-            path = str(store.absolute(cell.get(column))) if cell.get(column) else None
-            data = media.file_bytes(path, media.mtime(path)) if path else None
-            if data is None:
-                st.caption("file missing")
-            elif column == "svg_path":
-                st.image(data.decode("utf-8"), width="stretch")
-                st.download_button("Download SVG", data, file_name=f"{cell['cell_key'][:12]}.svg",
-                                   mime="image/svg+xml", key=f"svg_dl_{cell['id']}")
-            else:
-                st.image(data, width="stretch")
-
-
-def _tag_editor(cell: dict) -> None:
-    store = state.store()
-    tags = store.tags([cell["id"]])
-    for t in tags:
-        left, right = st.columns([5, 1])
-        what = " · ".join(x for x in (t["label"] and f"`{t['label']}`", t["note"]) if x)
-        left.caption(f"{what} — {t['author']}, {t['created_at'][:16].replace('T', ' ')}")
-        if right.button("Remove", key=f"untag_{t['id']}", type="tertiary"):
-            store.untag(t["id"])
-            st.rerun()  # the dialog stays open (its cell is kept in the session) and shows the change
-    labels = st.multiselect("Labels", store.labels(), key=f"dlg_labels_{cell['id']}")
-    note = st.text_input("Note", key=f"dlg_note_{cell['id']}")
-    if st.button("Save tags", key=f"dlg_save_{cell['id']}", type="primary"):
-        me = state.author()
-        note = note.strip() or None
-        if not labels and not note:
-            st.warning("Pick a label or write a note first.")
-            return
-        for i, label in enumerate(labels or [None]):
-            store.tag(cell["id"], label, note if i == 0 else None, me)
-        state.flash(f"Tagged {cell['image_name']}: {', '.join(labels) or note}")
-        _close()
-        st.rerun()
-
-
-def _add_label() -> None:
-    text = (st.session_state.get("vocab_new") or "").strip()
-    if text:
-        state.store().add_label(text)
-        st.session_state["vocab_new"] = ""
-
-
-def _remove_label() -> None:
-    label = st.session_state.get("vocab_remove_choice")
-    if label:
-        state.store().remove_label(label)
-
-
-def _vocabulary(store) -> None:
-    with st.sidebar.expander("Label vocabulary"):
-        st.caption(", ".join(store.labels()) or "no labels yet")
-        st.text_input("New label", key="vocab_new")
-        st.button("Add label", key="vocab_add", on_click=_add_label)
-        st.selectbox("Label to remove", store.labels(), index=None, key="vocab_remove_choice")
-        st.button("Remove label", key="vocab_remove", on_click=_remove_label)
+              on_click=open_cell, args=(cell["id"],))
 
 
 if __name__ == "__main__":

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.sketch.metrics import METRIC_DESCRIPTIONS
+from core.sketch.metric_names import METRIC_DESCRIPTIONS
 from core.store.store import CONFIG_COLUMNS
 from workbench import charts as C
 from workbench import state
+from workbench.widgets import pick_sweep
 
 NO_COLOUR = "(none)"
 DEFAULT_AXES = ("resolution", "sketch_checkpoint", "mask_mode", "mask_checkpoint")
@@ -24,7 +25,7 @@ def render() -> None:
     st.title("Metrics")
     store = state.store()
     top = st.columns(4)
-    sweep_id = _pick_sweep(top[0], store.sweeps())
+    sweep_id = pick_sweep(top[0], store.sweeps(), "met_sweep")
     cells = store.results(sweep_id)
     done = [c for c in cells if c["status"] == "done"]
     if not done:
@@ -56,15 +57,6 @@ def render() -> None:
     st.download_button("Download the cells' metrics (CSV)", C.cells_csv(cells),
                        f"metrics-{'all' if sweep_id is None else f'sweep-{sweep_id}'}.csv", "text/csv",
                        key="met_csv", icon=":material/download:")
-
-
-def _pick_sweep(where, sweeps: list[dict]) -> int | None:
-    labels = {None: "All results"}
-    for s in sweeps:
-        labels[s["id"]] = f"#{s['id']} {s['name'] or ''} · {s['status']} ({s['done']}/{s['cells_total']})"
-    if st.session_state.get("met_sweep") not in labels:
-        st.session_state["met_sweep"] = None
-    return where.selectbox("Sweep", list(labels), format_func=labels.get, key="met_sweep")
 
 
 def _default_axis(cells: list[dict]) -> str:

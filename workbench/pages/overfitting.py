@@ -16,6 +16,7 @@ checkpoints that a sweep has used (see :func:`core.training.curves.checkpoint_ma
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -49,6 +50,7 @@ def render() -> None:
 
 
 def _scores(scores) -> None:
+    """The gap table, one card per checkpoint for the chosen metric, the bar and spread charts."""
     summary = gap_summary(scores)
     st.dataframe(C.styled_gaps(C.gap_frame(summary)), hide_index=True, key="ovf_gaps")
     st.caption("gap = train − held-out mean. Red: the checkpoint does better on the data it was trained on "
@@ -64,7 +66,7 @@ def _scores(scores) -> None:
     delta_colour = "inverse" if HIGHER_IS_BETTER.get(metric, True) else "normal"
     for start in range(0, len(rows), CARDS_PER_ROW):
         for col, r in zip(st.columns(CARDS_PER_ROW), rows[start : start + CARDS_PER_ROW]):
-            gap = None if r["gap"] != r["gap"] else f"{r['gap']:+.4g} gap (train {_number(r['train_mean'])})"
+            gap = None if math.isnan(r["gap"]) else f"{r['gap']:+.4g} gap (train {_number(r['train_mean'])})"
             col.metric(r["checkpoint"], _number(r["heldout_mean"]), delta=gap,
                        delta_color="off" if r["gap"] == 0 else delta_colour,
                        help=f"train {_number(r['train_mean'])} on {r['train_images']} images ({r['train_set']}), "
@@ -77,7 +79,8 @@ def _scores(scores) -> None:
 
 
 def _number(value: float) -> str:
-    return "–" if value != value else f"{value:.4g}"
+    """A score in 4 significant digits, a dash for NaN."""
+    return "–" if math.isnan(value) else f"{value:.4g}"
 
 
 def _curves(store) -> bool:
@@ -125,6 +128,7 @@ def _curves(store) -> bool:
 
 
 def _uploader(expanded: bool) -> None:
+    """The curve CSV uploader and its Import button (a fresh uploader after each import)."""
     n = st.session_state.get("_ovf_upload_n", 0)
     with st.expander("Import training curves (CSV)", expanded=expanded):
         st.file_uploader(f"CSV in the original format: `{K.EXPECTED_HEADER}`; stored under its file name "
@@ -134,6 +138,7 @@ def _uploader(expanded: bool) -> None:
 
 
 def _import_uploads() -> None:
+    """Check and store the uploaded curves one by one (the Import button's callback)."""
     n = st.session_state.get("_ovf_upload_n", 0)
     files = st.session_state.get(f"ovf_upload_{n}") or []
     if not files:

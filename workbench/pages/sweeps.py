@@ -2,9 +2,11 @@
 
 The list of sweeps refreshes itself while one runs (done, failed, total,
 ETA), with cancel for running sweeps and resume for interrupted or cancelled
-ones. Launching, cancelling and estimating are :mod:`core.sweeps.launcher`'s; the
-worker is ``python -m core.cli.main sweep ...``, so a sweep started here gives the
-same cells as the CLI and outlives reruns, reloads and closed tabs.
+ones. The form builds the same :class:`core.sweeps.spec.SweepSpec` as the CLI's
+flags and TOML files (same validation, same sweep id). Launching and cancelling
+are :mod:`core.sweeps.launcher`'s, estimating :mod:`core.sweeps.estimate`'s; the
+worker is ``python -m core.cli.main sweep --spec-json ...``, so a sweep started here
+gives the same cells as the CLI and outlives reruns, reloads and closed tabs.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from pathlib import Path
 import streamlit as st
 
 from core.data.uploads import MAX_UPLOAD_BYTES, new_test_set, save_upload
-from core.errors import UploadError
+from core.errors import AlreadyRunning, LaunchError, SpecError, UploadError
 from core.settings import runs_dir
+from core.sweeps import estimate as estimates
 from core.sweeps import launcher
 from workbench import state
 
@@ -76,12 +79,12 @@ def _starting(rec: dict) -> None:
     left, right = st.columns([5, 1])
     left.info(f"Starting “{rec.get('name') or rec['spec_hash'][:8]}” (worker pid {rec['pid']})…")
     if right.button("Cancel", key=f"cancel_launch_{rec['spec_hash'][:16]}"):
-        launcher.cancel(rec["pid"], start_ticks=rec.get("start_ticks"))
+        launcher.cancel(rec["pid"], started=rec.get("started"))
         st.rerun()
 
 
 def _sweep_row(store, db: Path, sweep: dict, rec: dict | None) -> None:
-    p = launcher.progress(store, sweep)
+    p = estimates.progress(store, sweep)
     with st.container(border=True, key=f"sweep_{sweep['id']}"):
         head, actions = st.columns([5, 1])
         with head:
@@ -89,7 +92,7 @@ def _sweep_row(store, db: Path, sweep: dict, rec: dict | None) -> None:
                         + (f" · {sweep['note']}" if sweep["note"] else ""))
             text = f"{p['done']} done · {p['failed']} failed · {p['total']} total"
             if sweep["status"] == "running":
-                text += f" · ETA {launcher.format_duration(p['eta_s'])}"
+                text += f" · ETA {estimates.format_duration(p['eta_s'])}"
             st.progress(min(1.0, p["fraction"]), text=text)
             if sweep["error"]:
                 st.caption(f"Last error: {sweep['error']}")
@@ -124,9 +127,9 @@ def _workers(store, sweep: dict) -> None:
 def _start(start, message: str) -> None:
     try:
         launch = start()
-    except launcher.AlreadyRunning as exc:
+    except AlreadyRunning as exc:
         state.flash(str(exc), "warning")
-    except launcher.LaunchError as exc:
+    except LaunchError as exc:
         state.flash(str(exc), "error")
     else:
         state.flash(f"{message} Worker pid {launch.pid}; log {launch.log_path.name}.")
@@ -143,8 +146,8 @@ def _known_test_sets(db: Path) -> list[str]:
         if base.is_dir():
             for folder in sorted(p for p in base.iterdir() if p.is_dir()):
                 found[str(folder.resolve())] = None
-    for row in state.store().query("SELECT DISTINCT path FROM images"):
-        parent = Path(row["path"]).parent
+    for path in state.store().image_paths():
+        parent = Path(path).parent
         if parent.name == "images" and (parent.parent / "manifest.json").is_file():
             parent = parent.parent
         found[str(parent)] = None
@@ -206,26 +209,19 @@ def _numbers(text: str, kind, label: str, errors: list[str]) -> list:
 
 
 def _baseline_params(text: str, errors: list[str]) -> dict[str, dict]:
-    """``canny.low=30, xdog.sigma=1.2`` -> ``{"canny": {"low": 30}, "xdog": {"sigma": 1.2}}`` (the CLI's rules)."""
-    from core.cli.arguments import number as _number
+    """``canny.low=30, xdog.sigma=1.2`` -> ``{"canny": {"low": 30}, "xdog": {"sigma": 1.2}}`` (the CLI's parser)."""
+    from core.sweeps.spec import parse_baseline_params
 
-    params: dict[str, dict] = {}
-    for item in text.replace(";", ",").replace(" ", ",").split(","):
-        if not item.strip():
-            continue
-        try:
-            target, value = item.strip().split("=", 1)
-            method, param = target.split(".", 1)
-        except ValueError:
-            errors.append(f"Baseline parameters: {item.strip()!r} is not NAME.PARAM=VALUE")
-            continue
-        params.setdefault(method, {})[param] = _number(value)
-    return params
+    try:
+        return parse_baseline_params(text.replace(";", ",").replace(" ", ",").split(","))
+    except SpecError as exc:
+        errors.append(f"Baseline parameters: {exc}")
+        return {}
 
 
 def _new_sweep(db: Path) -> None:
     from core.pipeline.baselines import BASELINES
-    from core.sweeps.engine import SweepSpec
+    from core.sweeps.spec import SweepSpec
 
     st.subheader("New sweep")
     errors: list[str] = []
@@ -272,26 +268,31 @@ def _new_sweep(db: Path) -> None:
             st.caption(f"⚠️ {e}")
         st.button("Launch", key="sw_launch", disabled=True)
         return
-    spec = SweepSpec(
-        images=[folder], sketch_checkpoints=sketch, mask_checkpoints=[None if m == NO_MASK else m for m in masks],
-        baselines=baselines, baseline_params=params, resolutions=resolutions, mask_modes=modes, softctrs=softctrs,
-        gammas=[g == "on" for g in gammas], merges=[m == "on" for m in merges], precisions=precisions,
-        device=device, vectorize=vectorize, name=name.strip(), note=note.strip(),
-    )
+    try:
+        spec = SweepSpec(
+            images=[folder], sketch_checkpoints=sketch, mask_checkpoints=[None if m == NO_MASK else m for m in masks],
+            baselines=baselines, baseline_params=params, resolutions=resolutions, mask_modes=modes,
+            softctrs=softctrs, gammas=[g == "on" for g in gammas], merges=[m == "on" for m in merges],
+            precisions=precisions, device=device, vectorize=vectorize, name=name.strip(), note=note.strip(),
+        )
+    except SpecError as exc:
+        st.error(f"This sweep cannot run: {exc}")
+        st.button("Launch", key="sw_launch", disabled=True)
+        return
     planned = _plan(json.dumps(spec.canonical(), sort_keys=True), _stamps(spec))
     if isinstance(planned, str):
         st.error(planned)
         st.button("Launch", key="sw_launch", disabled=True)
         return
-    est = launcher.estimate(planned, state.store())
+    est = estimates.estimate(planned, state.store(), spec.device)
     a, b, c = st.columns(3)
     a.metric("Cells", est["cells"])
     b.metric("Already in the store", est["cached"])
-    c.metric("Estimated time", launcher.format_duration(est["seconds"]))
-    basis = (f"{est['measured']} cells timed from done cells in the store (mean seconds per method and "
-             f"resolution), {est['guessed']} from the rough default ({launcher.DEFAULT_CHECKPOINT_S_AT_424} s per "
-             f"Sketch Net cell at 424 px on a CPU, scaled by pixel count; {launcher.DEFAULT_BASELINE_S} s per "
-             "baseline cell)")
+    c.metric("Estimated time", estimates.format_duration(est["seconds"]))
+    basis = (f"{est['measured']} cells timed from done cells in the store (same checkpoint or baseline, side and "
+             f"device), {est['scaled']} scaled by pixel count from another side of the same checkpoint, "
+             f"{est['guessed']} from the rough default ({estimates.DEFAULT_CHECKPOINT_S_AT_424} s per Sketch Net "
+             f"cell at 424 px on a CPU, scaled by pixel count; {estimates.DEFAULT_BASELINE_S} s per baseline cell)")
     st.caption(basis)
     if st.button("Launch", key="sw_launch", type="primary"):
         _start(lambda: launcher.launch(spec, db, extra_args=extra_args),
@@ -328,15 +329,16 @@ def _stamps(spec) -> tuple:
 
 
 @st.cache_data(max_entries=64, ttl=300, show_spinner="Planning the sweep…")
-def _plan(spec_json: str, stamps: tuple) -> list[tuple[str, str, int | None]] | str:
-    """``(cell_key, method, resolution)`` per cell of the spec, or the reason it cannot run."""
-    from core.sweeps.engine import plan_sweep
+def _plan(spec_json: str, stamps: tuple) -> list[estimates.CellCost] | str:
+    """What each cell's time depends on (key, method, Sketch Net, side), or the reason the spec cannot run."""
+    from core.sweeps.plan import plan_sweep
+    from core.sweeps.spec import spec_from_record
 
     try:
-        plan = plan_sweep(launcher.spec_from_record(spec_json))
+        plan = plan_sweep(spec_from_record(spec_json))
     except Exception as exc:  # noqa: BLE001 - any reason the spec cannot run is shown, not raised
         return f"This sweep cannot run: {exc}"
-    return [(c.key, c.config["method"], c.config.get("resolution")) for c in plan.cells]
+    return estimates.cell_costs(plan)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,221 @@
+"""Sketch Net training, pix2pix-like: (gamma'd photo, pencil drawing) pairs, L1 plus a PatchGAN critic.
+
+Pairs are (photo after the pipeline's gamma 2.0 step, pencil drawing of the
+photo); the generator gets an L1 loss to the drawing plus an adversarial loss
+from a small conditional PatchGAN discriminator (:class:`PatchDiscriminator`)
+that sees the photo and a drawing side by side. Adam and a horizontal-flip
+augmentation; deterministic per seed on the CPU (see :mod:`core.training.loop`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.data.drawings import PENCIL_MAKER, make_pencil_drawing
+from core.errors import TrainingError
+from core.models.networks import build_network, scale_channels
+from core.pipeline.seed import apply_gamma
+from core.training.loop import (
+    Determinism,
+    TrainResult,
+    check_arguments,
+    environment,
+    prepare_run,
+    run_loop,
+    run_metadata,
+)
+from core.training.samples import BatchOrder, gather, to_nchw
+
+__all__ = ["GAN_LOSSES", "SKETCH_INPUT_GAMMA", "SKETCH_LOSSES", "SKETCH_TARGETS", "PatchDiscriminator",
+           "gan_criterion", "init_sketch_net", "train_sketch"]
+
+SKETCH_LOSSES = ("loss_G_L1", "loss_G_GAN", "loss_D")
+SKETCH_INPUT_GAMMA = 2.0  # the pipeline's gamma step on the Sketch Net's input
+GAN_LOSSES = ("lsgan", "bce")
+SKETCH_TARGETS = ("pencil", "drawing")
+
+
+class PatchDiscriminator(nn.Module):
+    """pix2pix-style conditional PatchGAN: (photo, drawing) -> a grid of real/fake logits.
+
+    Three stride-2 4x4 convs and a stride-1 4x4 conv to 1 channel; each logit
+    judges a 46x46-pixel patch (at 128 input: 1 x 15 x 15 logits).
+    """
+
+    def __init__(self, width: float = 1.0, in_channels: int = 4):
+        """Build the critic; ``width`` scales its channels like the generator's."""
+        super().__init__()
+        c1, c2, c3 = (scale_channels(c, width) for c in (64, 128, 256))
+        self.model = nn.Sequential(
+            nn.Conv2d(in_channels, c1, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(c1, c2, 4, 2, 1),
+            nn.BatchNorm2d(c2),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(c2, c3, 4, 2, 1),
+            nn.BatchNorm2d(c3),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(c3, 1, 4, 1, 1),
+        )
+
+    def forward(self, photo: torch.Tensor, drawing: torch.Tensor) -> torch.Tensor:
+        """Return the patch logits for a photo and a drawing of it."""
+        # photo N x 3 x S x S, drawing N x 1 x S x S -> logits N x 1 x (S/8 - 1) x (S/8 - 1)
+        return self.model(torch.cat([photo, drawing], dim=1))
+
+
+def gan_criterion(kind: str) -> Callable[[torch.Tensor, bool], torch.Tensor]:
+    """Return ``loss(logits, real)``: LSGAN (MSE to 1/0) or BCE on logits."""
+    if kind == "lsgan":
+        return lambda logits, real: F.mse_loss(logits, torch.full_like(logits, float(real)))
+    return lambda logits, real: F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, float(real)))
+
+
+def train_sketch(
+    data: Path | str | Sequence[Path | str],
+    out_dir: Path | str,
+    *,
+    architecture: str = "sketchnet_deep",
+    width: float = 0.25,
+    side: int = 128,
+    steps: int = 1000,
+    batch_size: int = 4,
+    lr: float = 2e-4,
+    seed: int = 0,
+    target: str = "pencil",
+    adv_weight: float = 1.0,
+    l1_weight: float = 100.0,
+    gan_loss: str = "lsgan",
+    flip: bool = True,
+    log_every: int = 10,
+    prefix: str | None = None,
+    progress: bool = True,
+    command: str = "",
+    device: str = "cpu",
+    threads: int | None = None,
+    overwrite: bool = False,
+) -> TrainResult:
+    """Train a Sketch Net pix2pix-style on (gamma'd photo, pencil drawing) pairs.
+
+    Input: the set's image after the pipeline's gamma 2.0 step
+    (``u8(pow(img/255, 2) * 255)``), resized (bilinear) to ``side x side``,
+    in [0, 1] — exactly what the pipeline feeds the net. Target: the image's
+    pencil drawing (``target="pencil"``, made by ``make_pencil_drawing`` at
+    full size, gamma step included) or the set's ``drawings/`` (``"drawing"``),
+    resized with INTER_AREA to keep thin strokes, in [0, 1], 0 = ink.
+
+    Losses: ``l1_weight * L1(G(x), y) + adv_weight * GAN(D(x, G(x)), real)``
+    for the generator; the discriminator (:class:`PatchDiscriminator`, width
+    scaled like the generator) gets ``0.5 * (GAN(D(x, y), real) + GAN(D(x,
+    G(x)), fake))``. ``gan_loss="lsgan"`` (default) is MSE to 1/0 on the logits,
+    more stable at small batches; ``"bce"`` is the classic pix2pix loss. Adam
+    with betas (0.5, 0.999) for both, as in pix2pix. The CSV logs the
+    unweighted L1 (``loss_G_L1``), the generator's GAN loss (``loss_G_GAN``)
+    and ``loss_D``. Only the generator is saved.
+
+    Args:
+        data: one test-set folder or a list of them (read in that order).
+        out_dir: where the two checkpoints and the CSV go (created).
+        side: training side, a multiple of 8 and at least 16 (the deep net's
+            output matches its input only then).
+        steps: optimisation steps; ``stage1`` is saved after ``steps // 2``.
+        prefix: file-name prefix; default ``SketchNet`` (deep) or
+            ``SketchNet_shallow``.
+        command: the command line that started the run, stored in the metadata.
+        device: ``cpu`` (the deterministic case), ``cuda``, ``cuda:N`` or ``auto``.
+        threads: torch CPU threads for the run (None keeps torch's setting).
+            On a machine shared with other work, 1 thread can be several times
+            faster than oversubscribed cores (measured on a busy 2-core box,
+            Mask Net v2 width 0.25 batch 4: 1.2-1.5 steps/s with 1 thread,
+            0.24-0.27 with 2).
+        overwrite: replace existing outputs of the same prefix.
+
+    Returns:
+        TrainResult with the paths, final losses and timing.
+    """
+    check_arguments("sketch", architecture, steps=steps, batch_size=batch_size, lr=lr, log_every=log_every,
+                    threads=threads)
+    if side < 16 or side % 8:
+        raise TrainingError(f"side must be a multiple of 8 and at least 16, not {side}")
+    if target not in SKETCH_TARGETS:
+        raise TrainingError(f"target must be one of {', '.join(SKETCH_TARGETS)}, not {target!r}")
+    if gan_loss not in GAN_LOSSES:
+        raise TrainingError(f"gan_loss must be one of {', '.join(GAN_LOSSES)}, not {gan_loss!r}")
+    run = prepare_run(data, out_dir, architecture=architecture, prefix=prefix, overwrite=overwrite, device=device,
+                      needs="drawing" if target == "drawing" else None)
+    dev, samples = run.device, run.samples
+    inputs = np.stack([cv2.resize(apply_gamma(s.image, SKETCH_INPUT_GAMMA), (side, side)) for s in samples])
+    # N x S x S x 3 uint8 (pipeline input) and N x S x S float32 targets in [0, 1]
+    drawings = [s.drawing if target == "drawing" else make_pencil_drawing(s.image) for s in samples]
+    targets = np.stack([cv2.resize(d, (side, side), interpolation=cv2.INTER_AREA) for d in drawings])
+    targets = targets.astype(np.float32) / 255
+    run.samples = []  # the full-size images are no longer needed
+    del samples, drawings
+
+    hyper = {
+        "side": side, "steps": steps, "batch_size": batch_size, "lr": lr, "target": target,
+        "target_maker": "drawings/" if target == "drawing" else PENCIL_MAKER,
+        "input_gamma": SKETCH_INPUT_GAMMA, "adv_weight": adv_weight, "l1_weight": l1_weight,
+        "gan_loss": gan_loss, "flip": flip, "optimizer": "Adam(0.5, 0.999)", **environment(threads),
+    }  # fmt: skip
+    metadata = run_metadata(run.provenance, seed, command, hyper)
+    rng = np.random.default_rng(seed)
+    criterion = gan_criterion(gan_loss)
+
+    with Determinism(seed, threads):
+        gen = init_sketch_net(build_network(architecture, width)).to(dev).train()
+        disc = PatchDiscriminator(width).to(dev).train()
+        opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.999))
+
+        def step_fn(idx: np.ndarray, flips: np.ndarray) -> dict[str, float]:
+            flips = flips if flip else np.zeros_like(flips)
+            x = to_nchw(gather(inputs, idx, flips), dev)  # N x 3 x S x S
+            y = to_nchw(gather(targets, idx, flips), dev)  # N x 1 x S x S
+            fake = gen(x)
+            opt_d.zero_grad(set_to_none=True)
+            loss_d = 0.5 * (criterion(disc(x, y), True) + criterion(disc(x, fake.detach()), False))
+            loss_d.backward()
+            opt_d.step()
+            opt_g.zero_grad(set_to_none=True)
+            loss_gan = criterion(disc(x, fake), True)  # judged by the just-updated discriminator
+            loss_l1 = F.l1_loss(fake, y)
+            (adv_weight * loss_gan + l1_weight * loss_l1).backward()
+            opt_g.step()
+            return {"loss_G_L1": loss_l1.item(), "loss_G_GAN": loss_gan.item(), "loss_D": loss_d.item()}
+
+        last, seconds = run_loop(
+            net=gen, architecture=architecture, step_fn=step_fn, order=BatchOrder(len(inputs), batch_size, rng),
+            columns=SKETCH_LOSSES, steps=steps, log_every=log_every, paths=run.paths, metadata=metadata,
+            progress=progress, desc=f"train {run.prefix}",
+        )  # fmt: skip
+    return TrainResult(*run.paths, steps=steps, final_losses=last, seconds=seconds, data=run.provenance)
+
+
+def init_sketch_net(net: nn.Module) -> nn.Module:
+    """Initialise a Sketch Net for training so the signal survives its BatchNorm eps of 0.8.
+
+    With PyTorch's default init, activations shrink at every block (eps 0.8
+    dwarfs their variance) and the output of the deep net is constant from
+    the first step, so nothing trains. Kaiming-normal convolutions plus a
+    BatchNorm scale of sqrt(1 + eps) keep activations near unit scale through
+    all 22 blocks.
+    """
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            # A transposed conv's weight is (in, out, k, k): its fan towards the output is "fan_out".
+            mode = "fan_in" if isinstance(m, nn.Conv2d) else "fan_out"
+            nn.init.kaiming_normal_(m.weight, mode=mode, nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.constant_(m.weight, math.sqrt(1.0 + m.eps))
+            nn.init.zeros_(m.bias)
+    return net

@@ -1,0 +1,26 @@
+"""Widgets more than one page uses: the sweep picker."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+ALL_RESULTS = "All results"
+
+
+def sweep_labels(sweeps: list[dict]) -> dict[int | None, str]:
+    """Sweep id -> ``"#3 name · status (done/total)"``, with ``None`` for every result first."""
+    labels: dict[int | None, str] = {None: ALL_RESULTS}
+    for s in sweeps:
+        labels[s["id"]] = f"#{s['id']} {s['name'] or ''} · {s['status']} ({s['done']}/{s['cells_total']})"
+    return labels
+
+
+def pick_sweep(where, sweeps: list[dict], key: str) -> int | None:
+    """A selectbox in ``where`` (``st.sidebar``, a column) of the sweeps and "All results"; the chosen id or None.
+
+    A choice kept in the session that no longer exists falls back to all results.
+    """
+    labels = sweep_labels(sweeps)
+    if st.session_state.get(key) not in labels:
+        st.session_state[key] = None
+    return where.selectbox("Sweep", list(labels), format_func=labels.get, key=key)
