@@ -1,4 +1,7 @@
-"""Shared fixtures: tiny networks and checkpoints, generated images, the read-only seed material.
+"""Every pytest fixture of the suite: tiny networks and checkpoints, generated images, the seed material, swept stores.
+
+The builders behind them live in ``tests/fixtures.py``, which test modules also
+import by name. Nothing else is registered as a plugin.
 
 The seed material (layouts, reference forwards, make_test_checkpoint.py) lives
 beside the repository in ``../shared/seed`` and is read in place, never copied
@@ -8,80 +11,46 @@ into the repository; tests that need it skip when it is absent.
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SEED_DIR = REPO_ROOT.parent / "shared" / "seed"
-ARCHS = ("sketchnet_deep", "sketchnet_shallow", "masknet_v1", "masknet_v2")
-TINY_WIDTH = 1 / 8
-# Weight scale per architecture for the tiny random nets: large enough that sketches are
-# not flat grey and masks spread across the usual softctr values (checked where it matters).
-TINY_GAIN = {"sketchnet_deep": 2.15, "sketchnet_shallow": 2.0, "masknet_v1": 1.0, "masknet_v2": 1.0}
-# The original project's file names, as the `pipeline` command looks them up in weights/:
-# (architecture, width, seed). The Sketch Nets run at 424-600 px in CLI tests, hence 1/16.
-SEED_FILE_NAMES = {
-    "G_net.pth": ("sketchnet_deep", 1 / 16, 1),
-    "G_net_x600.pth": ("sketchnet_deep", 1 / 16, 2),
-    "MaskNet_v2_stage1.pth": ("masknet_v2", TINY_WIDTH, 3),
-    "MaskNet_500epoch.pth": ("masknet_v1", TINY_WIDTH, 4),
-}
+pytest.register_assert_rewrite("tests.fixtures")
+
+# imported after the registration, so that its asserts are rewritten too
+from tests.fixtures import (
+    ARCHS,
+    CLI,
+    SEED_DIR,
+    SEED_FILE_NAMES,
+    SweptStore,
+    fill_store,
+    make_photo,
+    sweep_weights,
+    tiny_net,
+    worker_env,
+    write_scene,
+)
+
+# --------------------------------------------------------------------------- every test
 
 
-def randomize(net, seed: int = 0, gain: float = 1.0):
-    """Fill a network's parameters and batch-norm statistics with seeded random values, in place.
+@pytest.fixture(autouse=True)
+def _main_module_restored():
+    """Put back ``sys.modules["__main__"]`` after each test.
 
-    Default initialisation gives near-constant outputs (BN stats 0/1); the seed
-    checkpoints' recipe (normal weights scaled by fan-in, varied BN stats) gives
-    outputs with visible structure, which the pipeline tests need.
+    Streamlit's script runner (so every AppTest) installs the app script as ``__main__`` and leaves it
+    there; a later ``multiprocessing`` "spawn" child would re-run that script (a temporary file for
+    ``AppTest.from_function``, which fails outside AppTest) before the target it was started for.
     """
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in net.state_dict(keep_vars=True).items():
-            if name.endswith("num_batches_tracked"):
-                continue
-            if name.endswith("running_var"):
-                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
-            elif name.endswith("running_mean"):
-                t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
-            elif t.dim() == 1 and name.endswith("weight"):
-                t.copy_(torch.rand(t.shape, generator=gen) * 0.4 + 0.8)
-            elif t.dim() == 1:
-                t.copy_(torch.randn(t.shape, generator=gen) * 0.05)
-            else:
-                t.copy_(torch.randn(t.shape, generator=gen) * gain / np.sqrt(t[0].numel()))
-    return net.eval()
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
 
 
-def build_tiny(arch: str, width: float = TINY_WIDTH, seed: int = 0):
-    """A randomised network of ``arch`` at a small width, in eval mode."""
-    from core.models.networks import build_network
-
-    return randomize(build_network(arch, width), seed, TINY_GAIN[arch])
-
-
-def make_image(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """A uint8 RGB test photo: a light, textured background with a coloured object in the middle."""
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w]
-    img = np.empty((h, w, 3), np.float64)
-    img[..., 0] = 190 + 40 * xx / max(w - 1, 1)
-    img[..., 1] = 200 - 30 * yy / max(h - 1, 1)
-    img[..., 2] = 210
-    img += rng.normal(0, 6, img.shape)
-    img = np.clip(img, 0, 255).astype(np.uint8)
-    colour = tuple(int(c) for c in rng.integers(20, 160, 3))
-    cv2.ellipse(img, (w // 2, h // 2), (max(w // 4, 2), max(h // 3, 2)), 15, 0, 360, colour, -1)
-    cv2.rectangle(img, (w // 3, h // 2), (w // 2, h // 2 + max(h // 6, 1)), (250, 240, 30), -1)
-    return img
+# --------------------------------------------------------------------------- seed material
 
 
 @pytest.fixture(scope="session")
@@ -133,10 +102,13 @@ def seed_loaded(seed_checkpoints):
     return load
 
 
+# --------------------------------------------------------------------------- tiny networks and checkpoints
+
+
 @pytest.fixture(scope="session")
 def tiny_nets() -> dict:
     """One randomised network per architecture at width 1/8 (shared: do not modify them)."""
-    return {arch: build_tiny(arch) for arch in ARCHS}
+    return {arch: tiny_net(arch) for arch in ARCHS}
 
 
 @pytest.fixture(scope="session")
@@ -159,34 +131,71 @@ def seed_weights_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("weights")
     for name, (arch, width, seed) in SEED_FILE_NAMES.items():
         # model.state_dict() keeps every alias name, as the original files do
-        torch.save(build_tiny(arch, width, seed).state_dict(), out / name)
+        torch.save(tiny_net(arch, width, seed).state_dict(), out / name)
     return out
 
 
 @pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> dict[str, Path]:
+    """Safetensors for sweeps: two Mask Net v2, one Mask Net v1 and two deep Sketch Nets (see sweep_weights)."""
+    return sweep_weights(tmp_path_factory.mktemp("sweep-weights"))
+
+
+@pytest.fixture(scope="session")
 def net_factory():
-    """``build_tiny(arch, width, seed)`` as a fixture: a fresh randomised network the test may change."""
-    return build_tiny
+    """``tiny_net(arch, width, seed)`` as a fixture: a fresh randomised network the test may change."""
+    return tiny_net
+
+
+# --------------------------------------------------------------------------- images
 
 
 @pytest.fixture(scope="session")
 def image_factory():
-    """``make_image(h, w, seed)`` as a fixture, for tests that need generated photos."""
-    return make_image
+    """``make_photo(h, w, seed)`` as a fixture, for tests that need generated photos."""
+    return make_photo
+
+
+@pytest.fixture
+def image_dir(tmp_path) -> Path:
+    """A test set of three small images, one of them in a subfolder."""
+    folder = tmp_path / "set"
+    write_scene(folder / "a.png", 1)
+    write_scene(folder / "b.jpg", 2, 80, 60)
+    write_scene(folder / "sub" / "c.png", 3, 64, 64)
+    return folder
+
+
+# --------------------------------------------------------------------------- the CLI
 
 
 @pytest.fixture(scope="session")
 def cli_env(seed_weights_dir) -> dict[str, str]:
     """Environment for CLI subprocesses: the tiny weights folder, no torch load overrides."""
-    env = dict(os.environ)
-    env["WORKBENCH_WEIGHTS"] = str(seed_weights_dir)
-    env.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
-    env.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)
-    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
+    return worker_env(one_thread=False, WORKBENCH_WEIGHTS=str(seed_weights_dir))
 
 
 @pytest.fixture(scope="session")
 def cli_cmd() -> list[str]:
     """The command prefix that runs the workbench CLI with this interpreter."""
-    return [sys.executable, "-m", "core.cli.main"]
+    return list(CLI)
+
+
+# --------------------------------------------------------------------------- the app's store
+
+
+@pytest.fixture(scope="session")
+def swept(tmp_path_factory) -> SweptStore:
+    """The shared, read-only store filled by the small sweep (3 images x 17 configurations)."""
+    return fill_store(tmp_path_factory.mktemp("swept"))
+
+
+@pytest.fixture
+def app_store(swept, tmp_path, monkeypatch) -> SweptStore:
+    """A private copy of the swept store, with the app's environment pointing at it."""
+    store = swept.copy_to(tmp_path / "store")
+    monkeypatch.setenv("WORKBENCH_DB", str(store.db))
+    monkeypatch.setenv("WORKBENCH_WEIGHTS", str(store.weights))
+    monkeypatch.setenv("WORKBENCH_USER", "tester")
+    monkeypatch.delenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", raising=False)
+    return store

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from tests.app_helpers import app_test, assert_no_exception
-
-pytest_plugins = ["tests.app_fixtures"]
+from tests.fixtures import app_test, assert_no_exception
 
 
 def test_lists_loadable_and_broken_files(app_store):

@@ -6,9 +6,7 @@ import json
 
 import numpy as np
 
-from tests.app_helpers import app_test, assert_no_exception
-
-pytest_plugins = ["tests.app_fixtures"]
+from tests.fixtures import app_test, assert_no_exception, run_sweep_quietly, small_spec
 
 
 def _cell(i, image="img1", **kw):
@@ -290,7 +288,6 @@ def test_rows_sort_by_disagreement_most_first(app_store):
 
 def test_vectorised_cells_show_vector_frames_svg_and_gif(app_store):
     from core.store.store import Store
-    from tests.app_helpers import run_sweep_quietly, small_spec
 
     spec = small_spec(app_store.images, app_store.checkpoints, vectorize=True, mask_checkpoints=[None],
                       resolutions=[64], baselines=["canny"], name="vectorised")

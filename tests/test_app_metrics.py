@@ -1,6 +1,6 @@
 """The Metrics page under AppTest (metric by a config field, means, CSV) and its tables in workbench.charts.
 
-The store is the small real sweep of ``tests/app_fixtures.py``: 3 images x
+The store is the small real sweep of ``tests/fixtures.py`` (the ``swept`` fixture): 3 images x
 (2 resolutions x 2 mask modes x 2 Mask Nets) checkpoint cells plus 3 canny
 cells, whose resolution is NULL (shown as ``n/a``).
 """
@@ -14,9 +14,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.app_helpers import app_test, assert_no_exception
-
-pytest_plugins = ["tests.app_fixtures"]
+from tests.fixtures import app_test, assert_no_exception
 
 
 def _cells(db, sweep_id=None) -> list[dict]:

@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_helpers import app_test, assert_no_exception
-
-pytest_plugins = ["tests.app_fixtures"]
+from tests.fixtures import app_test, assert_no_exception
 
 
 @dataclass

@@ -6,9 +6,7 @@ import csv
 import io
 import json
 
-from tests.app_helpers import app_test, assert_no_exception
-
-pytest_plugins = ["tests.app_fixtures"]
+from tests.fixtures import app_test, assert_no_exception
 
 
 def _pref(value, candidates, axis="resolution", row="r", author="a"):

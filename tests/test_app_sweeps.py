@@ -10,9 +10,7 @@ import time
 
 import pytest
 
-from tests.app_helpers import REPO_ROOT, app_test, assert_no_exception, make_photo, png_bytes, worker_env
-
-pytest_plugins = ["tests.app_fixtures"]
+from tests.fixtures import REPO_ROOT, app_test, assert_no_exception, make_photo, png_bytes, worker_env
 
 
 def _metrics(at):

@@ -27,9 +27,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 
-from tests.app_helpers import REPO_ROOT, make_photo, run_sweep_quietly, worker_env, write_png
-
-pytest_plugins = ["tests.app_fixtures"]
+from tests.fixtures import REPO_ROOT, make_photo, run_cli, run_sweep_quietly, wait_for, worker_env, write_image
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -68,8 +66,7 @@ ALL_IMAGES_LOADED = """(n) => {
 
 
 def _cli(args: list[str], env: dict) -> dict:
-    out = subprocess.run([sys.executable, "-m", "core.cli.main", *args], env=env, cwd=REPO_ROOT, capture_output=True,
-                         text=True, timeout=300)
+    out = run_cli(*args, env=env)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -84,21 +81,20 @@ def store(swept, tmp_path_factory):
 
     base = tmp_path_factory.mktemp("browser")
     small = swept.copy_to(base / "store")
-    env = worker_env()
-    env["WORKBENCH_WEIGHTS"] = str(small.weights)
+    env = worker_env(WORKBENCH_WEIGHTS=str(small.weights))
     # The committed demo Sketch Net, so the screenshot shows real line work at 424 and 848.
     demo = small.weights / "SketchNet_stage2.safetensors"
     shutil.copyfile(REPO_ROOT / "weights" / "demo" / demo.name, demo)
     photos = base / "testsets" / "photos"
     for name, img in (("astronaut", data.astronaut()), ("chelsea", data.chelsea())):
         h, w = img.shape[:2]
-        write_png(photos / f"{name}.png", cv2.resize(img, (320, round(320 * h / w)), interpolation=cv2.INTER_AREA))
+        write_image(photos / f"{name}.png", cv2.resize(img, (320, round(320 * h / w)), interpolation=cv2.INTER_AREA))
     real = _cli(["sweep", "--images", str(photos), "--sketch-checkpoint", str(demo), "--resolution", "424", "848",
                  "--baseline", "xdog", "--name", "real", "--db", str(small.db), "--json", "--no-progress"], env)
     assert real["failed"] == 0 and real["cells"] == 6
     many = base / "testsets" / "many"
     for i in range(50):
-        write_png(many / f"m{i:02d}.png", make_photo(72, 96, seed=100 + i))
+        write_image(many / f"m{i:02d}.png", make_photo(72, 96, seed=100 + i))
     summary = run_sweep_quietly(SweepSpec(images=[str(many)], sketch_checkpoints=[str(small.checkpoints["sketch"])],
                                           baselines=["canny", "xdog", "pencil"], resolutions=[64], device="cpu",
                                           name="many"), small.db)
@@ -202,16 +198,6 @@ def _type(page, key: str, text: str) -> None:
     box.press("Enter")
 
 
-def _wait_db(query, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = query()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
-
-
 def _local(url: str) -> bool:
     """Whether fetching ``url`` stays on this machine (inline data, or the app's own server)."""
     parsed = urlparse(url)
@@ -304,7 +290,7 @@ def test_preferred_mark_and_label_survive_reload_and_are_counted(server, page, s
     _loaded(page, 9)
     first = page.locator('[class*="st-key-pref_"]').first
     first.get_by_role("radio", name="B").click()
-    marks = _wait_db(lambda: Store(small.db).preferences(), 15, "the preferred mark in the store")
+    marks = wait_for(lambda: Store(small.db).preferences(), 15, "the preferred mark in the store")
     assert marks[0]["author"] == "browser" and marks[0]["value"] == "canny"
 
     page.reload()
@@ -320,7 +306,7 @@ def test_preferred_mark_and_label_survive_reload_and_are_counted(server, page, s
     dialog.get_by_text("Cropped input", exact=True).click()  # close the option list without closing the dialog
     dialog.get_by_role("button", name="Save tags").click()
     expect(dialog).to_have_count(0)
-    tags = _wait_db(lambda: Store(small.db).tags(), 15, "the tag in the store")
+    tags = wait_for(lambda: Store(small.db).tags(), 15, "the tag in the store")
     assert [(t["label"], t["author"]) for t in tags] == [("double contour", "browser")]
 
     page.reload()
@@ -414,7 +400,7 @@ def test_sweep_from_the_form_finishes_across_a_reload_like_the_cli(server, page,
     expect(page.get_by_text("Launched", exact=False)).to_be_visible()
     page.reload()  # the worker does not belong to the page
     _open(page, server, "/sweeps")
-    sweep = _wait_db(lambda: (s := _sweep(small.db, "from the browser")) and s["status"] == "done" and s, 90,
+    sweep = wait_for(lambda: (s := _sweep(small.db, "from the browser")) and s["status"] == "done" and s, 90,
                      "the sweep launched from the form")
     assert (sweep["done"], sweep["failed"], sweep["cells_total"]) == (6, 0, 6)
     expect(page.locator(f".st-key-sweep_{sweep['id']}").get_by_text("done", exact=True)).to_be_visible(timeout=30_000)
@@ -459,31 +445,31 @@ def test_cancel_stops_a_running_sweep_and_resume_finishes_it(server, page, store
                      masks=["MaskNet_v2_stage1.safetensors (masknet_v2, width 0.0625)"], extra=more_axes)
     expect(page.locator('[data-testid="stMetricValue"]').first).to_have_text(str(3 * (8 * 2 + 8 * 2 * 3 * 2)))
     page.locator(".st-key-sw_launch button").click()
-    running = _wait_db(lambda: (s := _sweep(small.db, "to cancel")) and s["status"] == "running" and s["done"] and s,
+    running = wait_for(lambda: (s := _sweep(small.db, "to cancel")) and s["status"] == "running" and s["done"] and s,
                        90, "the sweep to run")
     # As for resume below: a click that lands while the progress fragment reruns can be lost, so retry.
     stopped = None
     for _ in range(3):
         page.locator(f".st-key-cancel_{running['id']} button").first.click(timeout=30_000)
         try:
-            stopped = _wait_db(lambda: (s := _sweep(small.db, "to cancel")) and s["status"] == "cancelled" and s,
+            stopped = wait_for(lambda: (s := _sweep(small.db, "to cancel")) and s["status"] == "cancelled" and s,
                                20, "the sweep to stop")
             break
         except pytest.fail.Exception:
             assert _sweep(small.db, "to cancel")["status"] == "running", "the sweep ended before it was cancelled"
     assert stopped is not None, "three clicks on Cancel did not stop the sweep"
     assert stopped["done"] < stopped["cells_total"]
-    _wait_db(lambda: not pid_alive(running["pid"]), 15, "the worker to end")
+    wait_for(lambda: not pid_alive(running["pid"]), 15, "the worker to end")
 
     # A click that lands while the page reruns can be lost; clicking again is safe (a running sweep is refused).
     for _ in range(3):
         page.locator(f".st-key-resume_{running['id']} button").first.click(timeout=30_000)
         try:
-            _wait_db(lambda: _sweep(small.db, "to cancel")["status"] != "cancelled", 20, "the resume")
+            wait_for(lambda: _sweep(small.db, "to cancel")["status"] != "cancelled", 20, "the resume")
             break
         except pytest.fail.Exception:
             continue
-    done = _wait_db(lambda: (s := _sweep(small.db, "to cancel")) and s["status"] == "done" and s, 120,
+    done = wait_for(lambda: (s := _sweep(small.db, "to cancel")) and s["status"] == "done" and s, 120,
                     "the resumed sweep")
     assert done["id"] == running["id"] and done["done"] == done["cells_total"]
     expect(page.locator(f".st-key-sweep_{done['id']}").get_by_text("done", exact=True)).to_be_visible(timeout=30_000)

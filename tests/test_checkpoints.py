@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import builtins
 import hashlib
 import json
 import math
-import os
 import pickle
-import shlex
+import re
 
 import pytest
 import torch
@@ -22,6 +20,7 @@ from core.errors import (
 )
 from core.models.checkpoints import load_checkpoint, save_checkpoint
 from core.models.networks import ARCHITECTURES, build_network
+from tests.fixtures import MALICIOUS_KINDS, write_malicious
 
 ARCHS = tuple(ARCHITECTURES)
 
@@ -167,50 +166,15 @@ def test_non_dict_pickle_is_refused(tmp_path):
 # --------------------------------------------------------------------------- malicious pickles
 
 
-class _RunsShell:
-    """Unpickling this runs a shell command that creates a file."""
-
-    def __init__(self, target):
-        self.target = str(target)
-
-    def __reduce__(self):
-        return os.system, (f"touch {shlex.quote(self.target)}",)
-
-
-class _OpensFile:
-    """Unpickling this calls ``builtins.open(target, "w")``, which creates the file."""
-
-    def __init__(self, target):
-        self.target = str(target)
-
-    def __reduce__(self):
-        return builtins.open, (self.target, "w")
-
-
-def _malicious_bytes(kind: str, target, tmp_path, net) -> bytes:
-    payload = (_RunsShell if kind.startswith("system") else _OpensFile)(target)
-    if kind.endswith("torch-save"):  # the zip format torch.save writes, a real state_dict beside the payload
-        path = tmp_path / "build.pth"
-        torch.save({"state_dict": net.state_dict(), "extra": payload}, path)
-        data = path.read_bytes()
-        path.unlink()
-        return data
-    return pickle.dumps(payload, protocol=2)  # a legacy raw pickle
-
-
-MALICIOUS_KINDS = ["system-torch-save", "open-torch-save", "system-raw", "open-raw"]
-
-
 @pytest.mark.parametrize("kind", MALICIOUS_KINDS)
 def test_malicious_payload_really_creates_the_file(kind, tmp_path, tiny_nets):
     """Control: an unsafe unpickle of these payloads does create the file (so the refusals below mean something)."""
     target = tmp_path / "pwned"
-    data = _malicious_bytes(kind, target, tmp_path, tiny_nets["sketchnet_shallow"])
+    path = write_malicious(tmp_path / "evil.pth", kind, target, tiny_nets["sketchnet_shallow"])
     if kind.endswith("torch-save"):
-        (tmp_path / "evil.pth").write_bytes(data)
-        torch.load(tmp_path / "evil.pth", weights_only=False)
+        torch.load(path, weights_only=False)
     else:
-        pickle.loads(data)
+        pickle.loads(path.read_bytes())
     assert target.exists()
 
 
@@ -222,8 +186,7 @@ def test_malicious_pickle_is_refused_without_running(kind, force_unsafe_env, tmp
         # this variable makes torch.load unsafe by default; the loader must not be affected
         monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     target = tmp_path / "pwned"
-    path = tmp_path / "evil.pth"
-    path.write_bytes(_malicious_bytes(kind, target, tmp_path, tiny_nets["sketchnet_shallow"]))
+    path = write_malicious(tmp_path / "evil.pth", kind, target, tiny_nets["sketchnet_shallow"])
     with pytest.raises(UnsafeCheckpointError) as info:
         load_checkpoint(path)
     assert not target.exists()
@@ -233,11 +196,10 @@ def test_malicious_pickle_is_refused_without_running(kind, force_unsafe_env, tmp
         assert "system" in message  # names what the pickle asked for
 
 
-def test_malicious_pickle_named_safetensors_is_refused(tmp_path, tiny_nets):
+def test_malicious_pickle_named_safetensors_is_refused(tmp_path):
     """A pickle renamed .safetensors is read as safetensors, so it is rejected and never unpickled."""
     target = tmp_path / "pwned"
-    path = tmp_path / "evil.safetensors"
-    path.write_bytes(_malicious_bytes("system-raw", target, tmp_path, tiny_nets["sketchnet_shallow"]))
+    path = write_malicious(tmp_path / "evil.safetensors", "system-raw", target)
     with pytest.raises(CheckpointError):
         load_checkpoint(path)
     assert not target.exists()
@@ -246,12 +208,17 @@ def test_malicious_pickle_named_safetensors_is_refused(tmp_path, tiny_nets):
 # --------------------------------------------------------------------------- wrong architecture
 
 
+def _refusal(state: dict, path) -> str:
+    """Save ``state`` at ``path``; assert load_checkpoint refuses it as no known architecture; return the message."""
+    torch.save(state, path)
+    with pytest.raises(UnknownArchitectureError) as info:
+        load_checkpoint(path)
+    return str(info.value)
+
+
 def test_unrelated_keys_name_the_nearest_architecture(tmp_path):
     """A state_dict of another model says it matches nothing, the nearest guess, and the odd keys."""
-    torch.save({"encoder.weight": torch.zeros(4, 3), "encoder.bias": torch.zeros(4)}, tmp_path / "other.pth")
-    with pytest.raises(UnknownArchitectureError) as info:
-        load_checkpoint(tmp_path / "other.pth")
-    message = str(info.value)
+    message = _refusal({"encoder.weight": torch.zeros(4, 3), "encoder.bias": torch.zeros(4)}, tmp_path / "other.pth")
     assert "matches no known architecture" in message and "nearest is" in message
     assert "unexpected 2 keys" in message and "encoder.weight" in message
     assert all(arch in message for arch in ARCHS)  # the known list
@@ -264,10 +231,7 @@ def test_sketchnet_with_a_layer_removed(tmp_path, tiny_nets):
         for k, v in tiny_nets["sketchnet_shallow"].state_dict().items()
         if not k.startswith(("flat6_1.", "model.5."))  # both names of the one tensor group
     }
-    torch.save(state, tmp_path / "cut.pth")
-    with pytest.raises(UnknownArchitectureError) as info:
-        load_checkpoint(tmp_path / "cut.pth")
-    message = str(info.value)
+    message = _refusal(state, tmp_path / "cut.pth")
     assert "nearest is sketchnet_shallow" in message
     assert "missing 7 keys" in message and "flat6_1.model.0.weight" in message
 
@@ -276,17 +240,14 @@ def test_sketchnet_with_an_extra_key(tmp_path, tiny_nets):
     """An extra tensor is named as unexpected."""
     state = dict(tiny_nets["sketchnet_deep"].state_dict())
     state["attention.weight"] = torch.zeros(3)
-    torch.save(state, tmp_path / "extra.pth")
-    with pytest.raises(UnknownArchitectureError, match=r"nearest is sketchnet_deep.*unexpected 1 keys: attention\.weight"):
-        load_checkpoint(tmp_path / "extra.pth")
+    message = _refusal(state, tmp_path / "extra.pth")
+    assert re.search(r"nearest is sketchnet_deep.*unexpected 1 keys: attention\.weight", message)
 
 
 def test_masknet_v1_file_is_not_taken_for_v2(tmp_path, tiny_nets):
     """A v2 state_dict without its FPN is not silently loaded as v1 (the head's input differs)."""
     state = {k: v for k, v in tiny_nets["masknet_v2"].state_dict().items() if not k.startswith("FPN.")}
-    torch.save(state, tmp_path / "v2-no-fpn.pth")
-    with pytest.raises(UnknownArchitectureError, match="nearest is masknet_v2.*missing"):
-        load_checkpoint(tmp_path / "v2-no-fpn.pth")
+    assert re.search("nearest is masknet_v2.*missing", _refusal(state, tmp_path / "v2-no-fpn.pth"))
 
 
 def test_shape_mismatch_names_key_and_shapes(tmp_path, tiny_nets):
@@ -294,10 +255,7 @@ def test_shape_mismatch_names_key_and_shapes(tmp_path, tiny_nets):
     state = dict(tiny_nets["sketchnet_shallow"].state_dict())
     state["final.0.weight"] = torch.zeros(1, 1, 5, 5)
     state["model.7.0.weight"] = state["final.0.weight"]
-    torch.save(state, tmp_path / "shape.pth")
-    with pytest.raises(UnknownArchitectureError) as info:
-        load_checkpoint(tmp_path / "shape.pth")
-    message = str(info.value)
+    message = _refusal(state, tmp_path / "shape.pth")
     assert "shapes differ" in message
     assert "(1, 1, 5, 5) vs (1, 1, 3, 3)" in message and "final.0.weight" in message
 
@@ -306,9 +264,8 @@ def test_inconsistent_aliases_are_refused(tmp_path, tiny_nets):
     """Two names of one tensor holding different values cannot both be loaded: refused, naming both."""
     state = {k: v.clone() for k, v in tiny_nets["sketchnet_shallow"].state_dict().items()}
     state["model.0.model.0.weight"] += 1
-    torch.save(state, tmp_path / "alias.pth")
-    with pytest.raises(UnknownArchitectureError, match="inconsistent.*down1.model.0.weight.*model.0.model.0.weight"):
-        load_checkpoint(tmp_path / "alias.pth")
+    message = _refusal(state, tmp_path / "alias.pth")
+    assert re.search("inconsistent.*down1.model.0.weight.*model.0.model.0.weight", message)
 
 
 # --------------------------------------------------------------------------- damaged files

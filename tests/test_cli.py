@@ -11,8 +11,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
-import pickle
 import shlex
 import subprocess
 import sys
@@ -27,6 +25,7 @@ import torch
 
 from core.models.checkpoints import load_checkpoint
 from core.pipeline.seed import SeedSettings, run_seed, saved_sketch
+from tests.fixtures import write_image, write_malicious
 
 VEC = 90  # --vec_input_sz for the runs: small files, same rule
 
@@ -43,28 +42,6 @@ class Run:
 
     def __str__(self) -> str:  # shown by pytest when an assertion about the run fails
         return f"workbench {shlex.join(self.args)} -> {self.returncode}\nstdout: {self.stdout}\nstderr: {self.stderr}"
-
-
-class _RunsShell:
-    """Unpickling this runs a shell command that creates a file."""
-
-    def __init__(self, target):
-        self.target = str(target)
-
-    def __reduce__(self):
-        return os.system, (f"touch {shlex.quote(self.target)}",)
-
-
-class _OpensFile:
-    """Unpickling this calls ``builtins.open(target, "w")``, which creates the file."""
-
-    def __init__(self, target):
-        self.target = str(target)
-
-    def __reduce__(self):
-        import builtins
-
-        return builtins.open, (self.target, "w")
 
 
 def _rgb_png(path: Path) -> np.ndarray:
@@ -89,18 +66,17 @@ def work(tmp_path_factory, seed_weights_dir, tiny_nets, image_factory) -> dict:
     images = root / "images"
     images.mkdir()
     portrait, landscape = image_factory(90, 61, seed=1), image_factory(61, 90, seed=2)
-    cv2.imwrite(str(images / "portrait.png"), portrait[..., ::-1])
-    cv2.imwrite(str(images / "landscape.png"), landscape[..., ::-1])
+    write_image(images / "portrait.png", portrait)
+    write_image(images / "landscape.png", landscape)
     (images / "broken.jpg").write_text("this is not a JPEG\n")
     (images / "notes.txt").write_text("ignored: not an image name\n")
     single = root / "single.png"
-    cv2.imwrite(str(single), image_factory(45, 70, seed=3)[..., ::-1])
+    write_image(single, image_factory(45, 70, seed=3))
 
     bad = root / "bad"
     bad.mkdir()
-    torch.save({"state_dict": tiny_nets["sketchnet_shallow"].state_dict(), "x": _RunsShell(bad / "pwned-system")},
-               bad / "evil.pth")
-    (bad / "evil-raw.pth").write_bytes(pickle.dumps(_OpensFile(bad / "pwned-open"), protocol=4))
+    write_malicious(bad / "evil.pth", "system-torch-save", bad / "pwned-system", tiny_nets["sketchnet_shallow"])
+    write_malicious(bad / "evil-raw.pth", "open-raw", bad / "pwned-open", protocol=4)
     torch.save({"encoder.weight": torch.zeros(4, 3), "encoder.bias": torch.zeros(4)}, bad / "wrong.pth")
     data = (seed_weights_dir / "G_net.pth").read_bytes()
     (bad / "cut.pth").write_bytes(data[: len(data) // 2])

@@ -9,6 +9,7 @@ import pytest
 from core.demo import BASELINES, RESOLUTIONS, demo_files, demo_spec, import_curves
 from core.models.checkpoints import load_checkpoint
 from core.store.store import Store
+from tests.fixtures import write_scene
 
 
 def test_demo_checkpoints_are_committed_small_and_described():
@@ -30,7 +31,6 @@ def test_demo_checkpoints_are_committed_small_and_described():
 
 def test_demo_spec_covers_checkpoints_baselines_resolutions_and_modes(tmp_path):
     from core.sweeps.plan import plan_sweep
-    from tests.sweep_fixtures import write_scene
 
     photos = tmp_path / "photos"
     write_scene(photos / "a.png", 1)

@@ -14,9 +14,7 @@ import time
 
 import pytest
 
-from tests.app_helpers import small_spec, worker_env
-
-pytest_plugins = ["tests.app_fixtures"]
+from tests.fixtures import small_spec, wait_for, worker_env
 
 
 def _spec(tmp_path, **kw):
@@ -152,16 +150,6 @@ def test_refuses_a_sweep_that_an_engine_runs_elsewhere(app_store):
         launch(spec, app_store.db)
 
 
-def _wait(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
-
-
 def _sweep(db, spec_hash):
     from core.store.store import Store
 
@@ -185,7 +173,7 @@ def test_launch_refuses_a_second_start_then_cancel_and_resume(swept, tmp_path):
     assert json.loads(first.spec_path.read_text()) == spec.canonical()  # the worker's spec: canonical JSON
     with pytest.raises(AlreadyRunning):
         launcher.launch(spec, db)  # still starting: known from the launch record
-    running = _wait(lambda: (s := _sweep(db, spec.spec_hash())) and s["status"] == "running" and s["done"] >= 1
+    running = wait_for(lambda: (s := _sweep(db, spec.spec_hash())) and s["status"] == "running" and s["done"] >= 1
                     and s, 60, "the first done cell")
     assert running["pid"] == first.pid  # the worker is the engine itself: no shell in between
     with pytest.raises(AlreadyRunning):
@@ -197,7 +185,7 @@ def test_launch_refuses_a_second_start_then_cancel_and_resume(swept, tmp_path):
     assert not pid_alive(first.pid)
 
     again = launcher.resume(db, stopped, env=worker_env())
-    finished = _wait(lambda: (s := _sweep(db, spec.spec_hash())) and s["status"] not in ("running", "cancelled")
+    finished = wait_for(lambda: (s := _sweep(db, spec.spec_hash())) and s["status"] not in ("running", "cancelled")
                      and not pid_alive(again.pid) and s, 120, "the resumed sweep")
     assert finished["status"] == "done", launcher.log_tail(again.log_path)
     assert finished["id"] == stopped["id"] and finished["done"] == finished["cells_total"]
@@ -218,7 +206,7 @@ def test_a_worker_that_fails_to_start_is_reported_and_can_be_dismissed(tmp_path)
     db = tmp_path / "s" / "w.db"
     spec = _spec(tmp_path)  # its checkpoints do not exist: the CLI refuses it
     started = launcher.launch(spec, db, env=worker_env())
-    _wait(lambda: not pid_alive(started.pid), 60, "the worker to exit")
+    wait_for(lambda: not pid_alive(started.pid), 60, "the worker to exit")
     rec, = launcher.launches(db)
     assert not rec["alive"] and "error:" in launcher.log_tail(rec["log"])
     assert launcher.running_pid(db, spec.spec_hash()) is None

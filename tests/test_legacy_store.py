@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_helpers import app_test, assert_no_exception
+from tests.fixtures import app_test, assert_no_exception
 
 LEGACY = Path(__file__).resolve().parent / "data" / "legacy-store"
 # The spec hash the earlier code gave this sweep (see tests/data/legacy-store/README.md).

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from tests.app_helpers import REPO_ROOT, assert_no_exception
+from tests.fixtures import REPO_ROOT, assert_no_exception
 
 
 def test_byte_lru_evicts_least_recently_used_past_its_budget():

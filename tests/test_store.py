@@ -25,6 +25,21 @@ def test_new_store_is_plain_sqlite_in_wal_with_schema(tmp_path):
     assert any("cell_key" in str(conn.execute(f"PRAGMA index_info({r[1]})").fetchall()) for r in unique)
 
 
+def _run_together(target, arg_tuples: list[tuple], timeout: float) -> None:
+    """Run ``target(*args, barrier)`` in one spawned process per ``args``; all must exit 0 within ``timeout``.
+
+    The shared barrier lets each process line up before the part that must overlap.
+    """
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(len(arg_tuples))
+    procs = [ctx.Process(target=target, args=(*args, barrier)) for args in arg_tuples]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout)
+        assert p.exitcode == 0
+
+
 def _open(path, barrier):
     barrier.wait()
     Store(path).close()
@@ -32,14 +47,7 @@ def _open(path, barrier):
 
 def test_migrations_run_once_when_processes_open_a_new_db_together(tmp_path):
     path = tmp_path / "race.db"
-    ctx = mp.get_context("spawn")
-    barrier = ctx.Barrier(4)
-    procs = [ctx.Process(target=_open, args=(path, barrier)) for _ in range(4)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    _run_together(_open, [(path,)] * 4, timeout=60)
     with Store(path) as store:
         assert store.version == SCHEMA_VERSION
         # The default vocabulary is inserted by the migration: once, not once per process.
@@ -58,14 +66,7 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
     path = tmp_path / "busy.db"
     with Store(path) as store, store.write():
         store.conn.execute("INSERT INTO cells (id, cell_key, status) VALUES (1, 'k', 'done')")
-    ctx = mp.get_context("spawn")
-    barrier = ctx.Barrier(2)
-    procs = [ctx.Process(target=_tag_many, args=(path, w, 150, barrier)) for w in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-        assert p.exitcode == 0
+    _run_together(_tag_many, [(path, w, 150) for w in range(2)], timeout=120)
     with Store(path) as store:
         tags = store.tags([1])
         assert len(tags) == 300

@@ -135,30 +135,29 @@ def test_crossing_lines_give_two_to_four_strokes_on_the_lines():
     assert sum(st.length for st in s.strokes) == pytest.approx(true_length, rel=0.08)
 
 
-def test_crossing_lines_continue_straight_through_the_junction():
+def assert_two_lines_give_two_strokes(lines, thickness: int = 3) -> None:
+    """Draw the two segments ``(a, b)``; vectorised, they give two strokes, each segment matched by exactly one."""
     img = blank()
-    cv2.line(img, (20, 100), (180, 100), 0, 3)
-    cv2.line(img, (100, 20), (100, 180), 0, 3)
+    for a, b in lines:
+        cv2.line(img, tuple(int(v) for v in a), tuple(int(v) for v in b), 0, thickness)
     s = vectorize(img)
     assert len(s) == 2
-    assert sum(ends_match(st, (20, 100), (180, 100), 3) for st in s.strokes) == 1
-    assert sum(ends_match(st, (100, 20), (100, 180), 3) for st in s.strokes) == 1
+    for a, b in lines:
+        assert sum(ends_match(st, a, b, 3) for st in s.strokes) == 1
+
+
+def test_crossing_lines_continue_straight_through_the_junction():
+    assert_two_lines_give_two_strokes([((20, 100), (180, 100)), ((100, 20), (100, 180))])
 
 
 @pytest.mark.parametrize("thickness", [2, 3, 5])
 def test_lines_crossing_at_60_degrees_give_two_strokes(thickness):
     # thinning splits such a crossing into two junctions a few px apart; they must act as one
-    img = blank()
     lines = []
     for sign in (1, -1):
         d = np.array([math.cos(math.radians(30)), sign * math.sin(math.radians(30))]) * 80
-        a, b = np.rint(100 - d).astype(int), np.rint(100 + d).astype(int)
-        cv2.line(img, tuple(a.tolist()), tuple(b.tolist()), 0, thickness)
-        lines.append((a, b))
-    s = vectorize(img)
-    assert len(s) == 2
-    for a, b in lines:
-        assert sum(ends_match(st, a, b, 3) for st in s.strokes) == 1
+        lines.append((np.rint(100 - d).astype(int), np.rint(100 + d).astype(int)))
+    assert_two_lines_give_two_strokes(lines, thickness)
 
 
 def test_bumps_on_a_thick_line_do_not_become_strokes():
@@ -172,13 +171,7 @@ def test_bumps_on_a_thick_line_do_not_become_strokes():
 
 
 def test_t_junction_keeps_the_bar_whole():
-    img = blank()
-    cv2.line(img, (20, 50), (180, 50), 0, 3)
-    cv2.line(img, (100, 50), (100, 180), 0, 3)
-    s = vectorize(img)
-    assert len(s) == 2
-    assert sum(ends_match(st, (20, 50), (180, 50), 3) for st in s.strokes) == 1
-    assert sum(ends_match(st, (100, 50), (100, 180), 3) for st in s.strokes) == 1
+    assert_two_lines_give_two_strokes([((20, 50), (180, 50)), ((100, 50), (100, 180))])
 
 
 def test_spiral_is_one_stroke_along_the_curve():

@@ -23,9 +23,7 @@ from core.sweeps.cell import cell_key
 from core.sweeps.plan import plan_sweep
 from core.sweeps.run import run_sweep
 from core.sweeps.spec import SweepSpec
-from tests.sweep_fixtures import REPO, run_cli, write_scene
-
-pytest_plugins = ["tests.sweep_fixtures"]
+from tests.fixtures import REPO_ROOT, run_cli, write_scene
 
 
 def spec_for(weights, image_folder, **axes) -> SweepSpec:
@@ -222,7 +220,7 @@ def test_sigkill_then_rerun_finishes_only_missing_cells(tiny_weights, tmp_path):
     db = tmp_path / "w.db"
     args = _sweep_args(tiny_weights, images, db)
     total = 6 * 2 * 2 * 2 * 2 * 3
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli.main", *args], cwd=REPO, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "core.cli.main", *args], cwd=REPO_ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while _done(db) < 10 and time.time() < deadline and proc.poll() is None:

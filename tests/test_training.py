@@ -17,16 +17,14 @@ from core.models.checkpoints import load_checkpoint
 from core.training.curves import read_curve
 from core.training.mask import train_mask
 from core.training.sketch import train_sketch
+from tests.fixtures import sha256_file, write_image
 
 TINY = 1 / 16
 
 
 def write_png(path: Path, img: np.ndarray) -> str:
     """Write RGB or gray uint8 as PNG; return the file's sha256."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
-    assert cv2.imwrite(str(path), arr)
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_file(write_image(path, img))
 
 
 def make_set(root: Path, n: int = 3, masks: bool = True, drawings: bool = True, size=(72, 64)) -> Path:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from core.cli.arguments import positive_int
+from core.cli.arguments import add_db_flag, positive_int
 from core.cli.data import datasets_root
 from core.errors import DemoError, UsageError
 
@@ -22,7 +22,7 @@ from core.errors import DemoError, UsageError
 def add_ui_parser(sub) -> None:
     """Add ``ui``: the app on a store, bound to this machine unless told otherwise."""
     p = sub.add_parser("ui", help="start the Streamlit workbench (headless) on a store")
-    p.add_argument("--db", type=Path, help="SQLite store (default: $WORKBENCH_DB or runs/workbench.db)")
+    add_db_flag(p)
     p.add_argument("--port", type=positive_int, default=8501, help="port (default 8501)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.set_defaults(handler=cmd_ui)
@@ -63,7 +63,7 @@ def add_demo_parser(sub) -> None:
     """Add ``demo``: data, sweep and overfitting check on the demo checkpoints, then the app."""
     p = sub.add_parser("demo", help="build the demo data, run the demo sweep and overfitting check, open the app")
     p.add_argument("--no-ui", action="store_true", help="stop after computing (do not start the app)")
-    p.add_argument("--db", type=Path, help="SQLite store (default: $WORKBENCH_DB or runs/workbench.db)")
+    add_db_flag(p)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--port", type=positive_int, default=8501, help="app port (default 8501)")
     p.add_argument("--host", default="127.0.0.1", help="app address (default 127.0.0.1)")

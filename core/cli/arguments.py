@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -47,3 +48,8 @@ def mask_mode(text: str) -> str:
     if text in ("hard", "binary"):
         return "hard"
     raise argparse.ArgumentTypeError(f"expected soft or hard (binary), got {text!r}")
+
+
+def add_db_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--db``, the SQLite store a command reads or writes (its default is :func:`core.settings.db_path`'s)."""
+    parser.add_argument("--db", type=Path, help="SQLite store (default: $WORKBENCH_DB or runs/workbench.db)")

@@ -8,11 +8,12 @@ import logging
 import sys
 from pathlib import Path
 
-from core.cli.arguments import parse_bool, positive_int, unit_float
+from core.cli.arguments import add_db_flag, parse_bool, positive_int, unit_float
 from core.errors import SpecError, SweepError, UsageError
 
 
 def add_sweep_parser(sub) -> None:
+    """Add ``sweep``: a spec from flags, a TOML file or a spec file, run by an executor into the store."""
     p = sub.add_parser(
         "sweep",
         help="run every combination of settings over a test set, recorded in the store",
@@ -54,7 +55,7 @@ def add_sweep_parser(sub) -> None:
                    "default: start a local Ray instance for the sweep")
     p.add_argument("--ray-cpus-per-worker", type=positive_int, default=1, metavar="N",
                    help="CPU cores per Ray worker (default 1): without GPUs, one worker per N cores")
-    p.add_argument("--db", type=Path, help="SQLite store (default: $WORKBENCH_DB or runs/workbench.db)")
+    add_db_flag(p)
     p.add_argument("--json", action="store_true",
                    help="end with one JSON line: sweep_id, cells, computed, cached, failed")
     p.add_argument("--no-progress", action="store_true",
@@ -131,6 +132,7 @@ def log_to_stderr(verbose: bool) -> None:
 
 
 def cmd_sweep(args) -> int:
+    """Run the sweep; exit 0 when it ran to the end (failed cells included), else 130."""
     from core.settings import db_path
     from core.sweeps.run import run_sweep
 
@@ -159,9 +161,10 @@ def cmd_sweep(args) -> int:
 
 
 def add_results_parser(sub) -> None:
+    """Add ``results``: the recorded cells as text, JSON or CSV."""
     p = sub.add_parser("results", help="list recorded cells (one record per cell)")
     p.add_argument("--sweep", type=int, help="only this sweep's cells")
-    p.add_argument("--db", type=Path, help="SQLite store (default: $WORKBENCH_DB or runs/workbench.db)")
+    add_db_flag(p)
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="a JSON array of records")
     fmt.add_argument("--csv", action="store_true", help="CSV with a header row")
@@ -169,6 +172,7 @@ def add_results_parser(sub) -> None:
 
 
 def cmd_results(args) -> int:
+    """Print the recorded cells, of one sweep or all."""
     from core.errors import StoreError
     from core.settings import db_path
     from core.store.store import Store
@@ -197,6 +201,7 @@ def cmd_results(args) -> int:
 
 
 def add_bench_parser(sub) -> None:
+    """Add ``bench``: the engine timed against the naive way on a generated workload."""
     p = sub.add_parser(
         "bench",
         help="time the same cells naive (a process per configuration), by the engine, and as bare forward calls",
@@ -212,6 +217,7 @@ def add_bench_parser(sub) -> None:
 
 
 def cmd_bench(args) -> int:
+    """Time the workload three ways and print the comparison (or one JSON line)."""
     from core.sweeps.bench import run_bench
 
     result = run_bench(args.images, args.resolution, args.device, args.width)

@@ -31,31 +31,12 @@ def scale_channels(channels: int, width: float) -> int:
 # --------------------------------------------------------------------------- Sketch Nets
 
 
-class ConvBlock(nn.Module):
-    """Conv (padding (k-1)//2) -> BatchNorm(eps 0.8) -> ReLU, under ``model``."""
+class SketchBlock(nn.Module):
+    """Conv or ConvTranspose -> BatchNorm(eps 0.8) -> ReLU, under ``model``: each block of the Sketch Nets."""
 
-    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1):
+    def __init__(self, conv: nn.Conv2d | nn.ConvTranspose2d):
         super().__init__()
-        self.model = nn.Sequential(
-            nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2),
-            nn.BatchNorm2d(cout, eps=SKETCH_BN_EPS),
-            nn.ReLU(),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
-
-
-class DeconvBlock(nn.Module):
-    """ConvTranspose -> BatchNorm(eps 0.8) -> ReLU, under ``model``."""
-
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int, padding: int):
-        super().__init__()
-        self.model = nn.Sequential(
-            nn.ConvTranspose2d(cin, cout, kernel, stride, padding),
-            nn.BatchNorm2d(cout, eps=SKETCH_BN_EPS),
-            nn.ReLU(),
-        )
+        self.model = nn.Sequential(conv, nn.BatchNorm2d(conv.out_channels, eps=SKETCH_BN_EPS), nn.ReLU())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -111,10 +92,11 @@ class _SketchNetBase(nn.Module):
 
         blocks = []
         for name, kind, cin, cout, kernel, stride, *rest in self.layers:
-            if kind == "conv":
-                block = ConvBlock(ch(cin), ch(cout), kernel, stride)
+            if kind == "conv":  # padding (k-1)//2
+                conv = nn.Conv2d(ch(cin), ch(cout), kernel, stride, (kernel - 1) // 2)
             else:
-                block = DeconvBlock(ch(cin), ch(cout), kernel, stride, rest[0])
+                conv = nn.ConvTranspose2d(ch(cin), ch(cout), kernel, stride, rest[0])
+            block = SketchBlock(conv)
             setattr(self, name, block)
             blocks.append(block)
         self.final = nn.Sequential(nn.Conv2d(1, 1, 3, 1, 1), nn.Sigmoid())

@@ -1,1 +1,1 @@
-"""pipeline."""
+"""The original pipeline as pure functions (the seed profile), the classical baselines, image reading, a folder run."""

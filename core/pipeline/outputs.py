@@ -23,7 +23,7 @@ from core.files import encode_png, write_atomic
 from core.pipeline.images import read_image
 from core.pipeline.seed import Network, SeedSettings, gallery_sheet, run_seed, saved_sketch
 
-__all__ = ["ImageOutcome", "Vectoriser", "output_name", "run_images", "write_image_outputs"]
+__all__ = ["ImageOutcome", "Vectoriser", "output_name", "run_images"]
 
 log = logging.getLogger(__name__)
 
@@ -50,32 +50,6 @@ def output_name(path: str | Path) -> str:
     return os.fsdecode(Path(path).name).rsplit(".", 1)[0]
 
 
-def write_image_outputs(
-    img: np.ndarray,
-    outpath: Path,
-    name: str,
-    settings: SeedSettings,
-    sketch_net: Network,
-    mask_net: Network | None = None,
-    device: str | torch.device = "cpu",
-    vec_width: int = 600,
-    vectorise: Vectoriser | None = None,
-) -> np.ndarray:
-    """Run the seed profile on one RGB image and write its ``sketch/`` and ``gallery/`` files.
-
-    Returns:
-        The saved sketch (uint8 ``HxW``, ``vec_width`` wide, after gamma 3).
-    """
-    result = run_seed(img, settings, sketch_net, mask_net, device)
-    saved = saved_sketch(result.sketch, vec_width)
-    write_atomic(outpath / "sketch" / f"{name}.png", encode_png(saved))
-    write_atomic(outpath / "gallery" / f"{name}.png", encode_png(gallery_sheet(img, result.cropped, result.sketch)))
-    if vectorise is not None:
-        # As the original: the saved sketch (vec_width wide, after gamma 3) is what gets vectorised.
-        vectorise(saved, outpath, name)
-    return saved
-
-
 def run_images(
     images: Iterable[str | Path],
     outpath: str | Path,
@@ -88,9 +62,12 @@ def run_images(
 ) -> Iterator[ImageOutcome]:
     """Write the original script's outputs for each image in turn; yield one outcome per image.
 
-    A generator, so a caller can show progress and report skipped images as
-    they happen. Images that cannot be read are skipped (their outcome holds
-    the reason); anything else that fails is raised.
+    Each readable image goes through the seed profile; its ``sketch/`` and
+    ``gallery/`` files are written, and the saved sketch (``vec_width`` wide,
+    after gamma 3) goes to ``vectorise``. A generator, so a caller can show
+    progress and report skipped images as they happen. Images that cannot be
+    read are skipped (their outcome holds the reason); anything else that
+    fails is raised.
     """
     outpath = Path(outpath)
     for path in images:
@@ -102,6 +79,13 @@ def run_images(
             log.info("skipped %s: %s", name, exc)
             yield ImageOutcome(path, name, str(exc))
             continue
-        write_image_outputs(img, outpath, name, settings, sketch_net, mask_net, device, vec_width, vectorise)
+        result = run_seed(img, settings, sketch_net, mask_net, device)
+        saved = saved_sketch(result.sketch, vec_width)
+        write_atomic(outpath / "sketch" / f"{name}.png", encode_png(saved))
+        write_atomic(outpath / "gallery" / f"{name}.png",
+                     encode_png(gallery_sheet(img, result.cropped, result.sketch)))
+        if vectorise is not None:
+            # As the original: the saved sketch (vec_width wide, after gamma 3) is what gets vectorised.
+            vectorise(saved, outpath, name)
         log.debug("wrote %s under %s", name, outpath)
         yield ImageOutcome(path, name)

@@ -137,19 +137,6 @@ class SeedResult:
     sketch: np.ndarray  # uint8 HxW, 0 = ink
 
 
-def run_core(
-    img: np.ndarray,
-    settings: SeedSettings,
-    sketch_net: Network,
-    mask_net: Network | None = None,
-    device: str | torch.device = "cpu",
-) -> SeedResult:
-    """The original ``core_process``: mask, crop, gamma, Sketch Net, back to the input size."""
-    mask = predict_mask(mask_net, img, device) if settings.background else None
-    cropped = prepare_sketch_input(img, mask, settings)
-    return SeedResult(mask, cropped, predict_sketch(sketch_net, cropped, settings.side, device))
-
-
 def run_seed(
     img: np.ndarray,
     settings: SeedSettings,
@@ -159,14 +146,23 @@ def run_seed(
 ) -> SeedResult:
     """One image through the seed profile, merge included.
 
-    With ``merge`` the whole core runs again on the value-inverted image (the
-    Mask Net included) and the two sketches are combined with ``bitwise_and``.
+    Each pass is the original ``core_process``: mask, crop, gamma, Sketch Net,
+    back to the input size. With ``merge`` the whole core runs again on the
+    value-inverted image (the Mask Net included) and the two sketches are
+    combined with ``bitwise_and``.
     """
     if settings.background and mask_net is None:
         raise ValueError("settings.background is on but no Mask Net was given")
-    result = run_core(img, settings, sketch_net, mask_net, device)
+
+    def run_core(image: np.ndarray) -> SeedResult:
+        """The original ``core_process`` on one image."""
+        mask = predict_mask(mask_net, image, device) if settings.background else None
+        cropped = prepare_sketch_input(image, mask, settings)
+        return SeedResult(mask, cropped, predict_sketch(sketch_net, cropped, settings.side, device))
+
+    result = run_core(img)
     if settings.merge:
-        second = run_core(invert_value(img), settings, sketch_net, mask_net, device)
+        second = run_core(invert_value(img))
         result.sketch = merge_sketches(result.sketch, second.sketch)
     return result
 

@@ -1,1 +1,1 @@
-"""ranking."""
+"""Counting preferences: how often each value of an axis was preferred."""

@@ -189,33 +189,38 @@ def _walk(nb: np.ndarray, deg: np.ndarray, node_of: np.ndarray):
                 continue
             if visited[t]:
                 continue
-            path, prev, cur = [s], s, t
-            while node_l[cur] < 0:
-                visited[cur] = 1
-                path.append(cur)
-                nxt = first[cur]
-                if nxt == prev:
-                    nxt = second[cur]
-                prev, cur = cur, nxt
-            path.append(cur)
+            path = [s]
+            end = _follow(path, s, t, node_l, visited, first, second)
             flat += path
             sizes.append(len(path))
-            ends += (ns, node_l[cur])
+            ends += (ns, node_l[end])
     ring_flat: list[int] = []
     ring_sizes: list[int] = []
     for s in np.flatnonzero(deg == 2).tolist():
         if visited[s]:
             continue
-        path, prev, cur = [s], s, first[s]
+        path = [s]
         visited[s] = 1
-        while cur != s:
-            visited[cur] = 1
-            path.append(cur)
-            nxt = first[cur]
-            if nxt == prev:
-                nxt = second[cur]
-            prev, cur = cur, nxt
-        path.append(s)
+        node_l[s] = 0  # the walk round the ring stops when it is back at s, as at a node
+        _follow(path, s, first[s], node_l, visited, first, second)
         ring_flat += path
         ring_sizes.append(len(path))
     return flat, sizes, ends, ring_flat, ring_sizes
+
+
+def _follow(path: list[int], prev: int, cur: int, node_l: list[int], visited: bytearray, first: list[int],
+            second: list[int]) -> int:
+    """Step from ``prev`` to ``cur`` and on along path pixels until a node; return that node's pixel.
+
+    Every path pixel passed is marked visited and appended to ``path``, and so
+    is the node pixel the walk ends on.
+    """
+    while node_l[cur] < 0:
+        visited[cur] = 1
+        path.append(cur)
+        nxt = first[cur]
+        if nxt == prev:
+            nxt = second[cur]
+        prev, cur = cur, nxt
+    path.append(cur)
+    return cur

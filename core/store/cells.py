@@ -9,10 +9,12 @@ class CellRecords:
     """Images, checkpoints and cells (mixed into :class:`core.store.store.Store`)."""
 
     def upsert_images(self, rows: list[dict]) -> None:
+        """Record images by content hash, updating those already known."""
         with self.write() as db:
             db["images"].upsert_all(rows, pk="sha256")
 
     def upsert_checkpoint(self, row: dict) -> None:
+        """Record a checkpoint by content hash; a known one only gets its new path and label."""
         row = dict(row, added_at=now())
         with self.write() as db:
             if not db["checkpoints"].count_where("sha256 = ?", [row["sha256"]]):
@@ -21,6 +23,7 @@ class CellRecords:
                 db["checkpoints"].update(row["sha256"], {"path": row["path"], "label": row["label"]})
 
     def checkpoints(self) -> list[dict]:
+        """Every recorded checkpoint, by file name."""
         return self.query("SELECT * FROM checkpoints ORDER BY file_name")
 
     # ------------------------------------------------------------------ cells

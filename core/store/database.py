@@ -48,6 +48,7 @@ class Database:
         self.migrate()
 
     def close(self) -> None:
+        """Close the connection."""
         self.conn.close()
 
     def __enter__(self) -> "Database":
@@ -60,6 +61,7 @@ class Database:
 
     @property
     def version(self) -> int:
+        """The schema version the file holds (``PRAGMA user_version``)."""
         return self.conn.execute("PRAGMA user_version").fetchone()[0]
 
     def migrate(self) -> None:

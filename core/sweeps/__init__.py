@@ -2,8 +2,10 @@
 
 The modules, from the spec to the app:
 
-- :mod:`~core.sweeps.spec` — :class:`SweepSpec`, the one strict model behind flags, TOML files, the form and resume;
-- :mod:`~core.sweeps.cell` — the :class:`Cell` (one image under one configuration) and its cache key;
+- :mod:`~core.sweeps.spec` — :class:`~core.sweeps.spec.SweepSpec`, the one strict model behind flags,
+  TOML files, the form and resume;
+- :mod:`~core.sweeps.cell` — the :class:`~core.sweeps.cell.Cell` (one image under one configuration)
+  and its cache key;
 - :mod:`~core.sweeps.plan` — a spec expanded into cells, grouped by image;
 - :mod:`~core.sweeps.engine` — the cell engine: one image's cells, sharing masks and forwards;
 - :mod:`~core.sweeps.outputs` — a computed cell's files, metrics and store fields;

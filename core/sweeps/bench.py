@@ -39,6 +39,7 @@ class Workload:
 
     @property
     def configs(self) -> list[dict]:
+        """Every (mask, sketch, mode) configuration of the workload, at its resolution."""
         return [
             {"mask": str(m), "sketch": str(s), "mode": mode, "side": self.resolution}
             for m in self.masks

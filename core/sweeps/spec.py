@@ -147,24 +147,18 @@ class SweepSpec(BaseModel):
                 raise ValueError(f"{softctr!r} is not in [0, 1]")
         return value
 
-    @field_validator("mask_modes")
+    @field_validator("mask_modes", "profiles", "precisions")
     @classmethod
-    def _mask_modes(cls, value: list[str]) -> list[str]:
+    def _names(cls, value: list[str], info) -> list[str]:
+        """Each value is one of the names the axis knows."""
+        from core.models.devices import PRECISIONS
         from core.pipeline.seed import MASK_MODES
 
-        return _choices(value, MASK_MODES)
-
-    @field_validator("profiles")
-    @classmethod
-    def _profiles(cls, value: list[str]) -> list[str]:
-        return _choices(value, PROFILES)
-
-    @field_validator("precisions")
-    @classmethod
-    def _precisions(cls, value: list[str]) -> list[str]:
-        from core.models.devices import PRECISIONS
-
-        return _choices(value, PRECISIONS)
+        allowed = {"mask_modes": MASK_MODES, "profiles": PROFILES, "precisions": PRECISIONS}[info.field_name]
+        for name in value:
+            if name not in allowed:
+                raise ValueError(f"{name!r} is not one of {', '.join(allowed)}")
+        return value
 
     @field_validator("device")
     @classmethod
@@ -227,14 +221,6 @@ def _baseline_checked(check, *args) -> None:
         check(*args)
     except BaselineError as exc:
         raise ValueError(str(exc)) from None
-
-
-def _choices(values: list[str], allowed: Iterable[str]) -> list[str]:
-    allowed = tuple(allowed)
-    for value in values:
-        if value not in allowed:
-            raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
-    return values
 
 
 # --------------------------------------------------------------------------- building and refusing

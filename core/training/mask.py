@@ -16,16 +16,7 @@ import torch.nn.functional as F
 from core.errors import TrainingError
 from core.models.networks import build_network
 from core.pipeline.seed import MASK_SIDE
-from core.training.loop import (
-    Determinism,
-    TrainResult,
-    check_arguments,
-    environment,
-    prepare_run,
-    run_loop,
-    run_metadata,
-)
-from core.training.samples import BatchOrder, gather, to_nchw
+from core.training.loop import TrainResult, check_arguments, prepare_run, train_network
 
 __all__ = ["MASK_LOSSES", "MASK_OUTPUT_SIDES", "train_mask"]
 
@@ -62,19 +53,12 @@ def train_mask(
     kept soft by default (the covered fraction of each cell, which BCE takes
     as a probability); ``mask_threshold`` binarises it (``> threshold``).
 
+    ``data``, ``out_dir``, ``steps``, ``command``, ``device``, ``threads`` and
+    ``overwrite`` are what every training takes (:mod:`core.training.loop`).
+
     Args:
-        data: one test-set folder or a list of them; every image needs a mask.
-        out_dir: where the two checkpoints and the CSV go (created).
-        steps: optimisation steps; ``stage1`` is saved after ``steps // 2``.
+        data: every image of the sets needs a mask.
         prefix: file-name prefix; default ``MaskNet_v1`` / ``MaskNet_v2``.
-        command: the command line that started the run, stored in the metadata.
-        device: ``cpu`` (the deterministic case), ``cuda``, ``cuda:N`` or ``auto``.
-        threads: torch CPU threads for the run (None keeps torch's setting).
-            On a machine shared with other work, 1 thread can be several times
-            faster than oversubscribed cores (measured on a busy 2-core box,
-            Mask Net v2 width 0.25 batch 4: 1.2-1.5 steps/s with 1 thread,
-            0.24-0.27 with 2).
-        overwrite: replace existing outputs of the same prefix.
 
     Returns:
         TrainResult with the paths, final loss (``loss_mask``) and timing.
@@ -100,28 +84,23 @@ def train_mask(
     hyper = {
         "steps": steps, "batch_size": batch_size, "lr": lr, "mask_side": out_side,
         "mask_target": "soft" if mask_threshold is None else f"> {mask_threshold}", "flip": flip,
-        "optimizer": "Adam(0.9, 0.999)", **environment(threads),
+        "optimizer": "Adam(0.9, 0.999)",
     }  # fmt: skip
-    metadata = run_metadata(run.provenance, seed, command, hyper)
-    rng = np.random.default_rng(seed)
 
-    with Determinism(seed, threads):
+    def build():
+        """The Mask Net and its BCE step; x is N x 3 x 224 x 224, y N x 1 x m x m."""
         net = build_network(architecture, width).to(dev).train()
         opt = torch.optim.Adam(net.parameters(), lr=lr)
 
-        def step_fn(idx: np.ndarray, flips: np.ndarray) -> dict[str, float]:
-            flips = flips if flip else np.zeros_like(flips)
-            x = to_nchw(gather(inputs, idx, flips), dev)  # N x 3 x 224 x 224
-            y = to_nchw(gather(targets, idx, flips), dev)  # N x 1 x m x m
+        def step(x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
             opt.zero_grad(set_to_none=True)
             loss = F.binary_cross_entropy(net(x), y)
             loss.backward()
             opt.step()
             return {"loss_mask": loss.item()}
 
-        last, seconds = run_loop(
-            net=net, architecture=architecture, step_fn=step_fn, order=BatchOrder(len(inputs), batch_size, rng),
-            columns=MASK_LOSSES, steps=steps, log_every=log_every, paths=run.paths, metadata=metadata,
-            progress=progress, desc=f"train {run.prefix}",
-        )  # fmt: skip
-    return TrainResult(*run.paths, steps=steps, final_losses=last, seconds=seconds, data=run.provenance)
+        return net, step
+
+    return train_network(run, build, inputs=inputs, targets=targets, flip=flip, architecture=architecture,
+                         columns=MASK_LOSSES, hyper=hyper, seed=seed, threads=threads, command=command, steps=steps,
+                         batch_size=batch_size, log_every=log_every, progress=progress)

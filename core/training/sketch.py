@@ -23,16 +23,7 @@ from core.data.drawings import PENCIL_MAKER, make_pencil_drawing
 from core.errors import TrainingError
 from core.models.networks import build_network, scale_channels
 from core.pipeline.seed import apply_gamma
-from core.training.loop import (
-    Determinism,
-    TrainResult,
-    check_arguments,
-    environment,
-    prepare_run,
-    run_loop,
-    run_metadata,
-)
-from core.training.samples import BatchOrder, gather, to_nchw
+from core.training.loop import TrainResult, check_arguments, prepare_run, train_network
 
 __all__ = ["GAN_LOSSES", "SKETCH_INPUT_GAMMA", "SKETCH_LOSSES", "SKETCH_TARGETS", "PatchDiscriminator",
            "gan_criterion", "init_sketch_net", "train_sketch"]
@@ -121,22 +112,14 @@ def train_sketch(
     unweighted L1 (``loss_G_L1``), the generator's GAN loss (``loss_G_GAN``)
     and ``loss_D``. Only the generator is saved.
 
+    ``data``, ``out_dir``, ``steps``, ``command``, ``device``, ``threads`` and
+    ``overwrite`` are what every training takes (:mod:`core.training.loop`).
+
     Args:
-        data: one test-set folder or a list of them (read in that order).
-        out_dir: where the two checkpoints and the CSV go (created).
         side: training side, a multiple of 8 and at least 16 (the deep net's
             output matches its input only then).
-        steps: optimisation steps; ``stage1`` is saved after ``steps // 2``.
         prefix: file-name prefix; default ``SketchNet`` (deep) or
             ``SketchNet_shallow``.
-        command: the command line that started the run, stored in the metadata.
-        device: ``cpu`` (the deterministic case), ``cuda``, ``cuda:N`` or ``auto``.
-        threads: torch CPU threads for the run (None keeps torch's setting).
-            On a machine shared with other work, 1 thread can be several times
-            faster than oversubscribed cores (measured on a busy 2-core box,
-            Mask Net v2 width 0.25 batch 4: 1.2-1.5 steps/s with 1 thread,
-            0.24-0.27 with 2).
-        overwrite: replace existing outputs of the same prefix.
 
     Returns:
         TrainResult with the paths, final losses and timing.
@@ -164,22 +147,18 @@ def train_sketch(
         "side": side, "steps": steps, "batch_size": batch_size, "lr": lr, "target": target,
         "target_maker": "drawings/" if target == "drawing" else PENCIL_MAKER,
         "input_gamma": SKETCH_INPUT_GAMMA, "adv_weight": adv_weight, "l1_weight": l1_weight,
-        "gan_loss": gan_loss, "flip": flip, "optimizer": "Adam(0.5, 0.999)", **environment(threads),
+        "gan_loss": gan_loss, "flip": flip, "optimizer": "Adam(0.5, 0.999)",
     }  # fmt: skip
-    metadata = run_metadata(run.provenance, seed, command, hyper)
-    rng = np.random.default_rng(seed)
     criterion = gan_criterion(gan_loss)
 
-    with Determinism(seed, threads):
+    def build():
+        """The generator (the one saved) and its step against a fresh critic; x is N x 3 x S x S, y N x 1 x S x S."""
         gen = init_sketch_net(build_network(architecture, width)).to(dev).train()
         disc = PatchDiscriminator(width).to(dev).train()
         opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.999))
 
-        def step_fn(idx: np.ndarray, flips: np.ndarray) -> dict[str, float]:
-            flips = flips if flip else np.zeros_like(flips)
-            x = to_nchw(gather(inputs, idx, flips), dev)  # N x 3 x S x S
-            y = to_nchw(gather(targets, idx, flips), dev)  # N x 1 x S x S
+        def step(x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
             fake = gen(x)
             opt_d.zero_grad(set_to_none=True)
             loss_d = 0.5 * (criterion(disc(x, y), True) + criterion(disc(x, fake.detach()), False))
@@ -192,12 +171,11 @@ def train_sketch(
             opt_g.step()
             return {"loss_G_L1": loss_l1.item(), "loss_G_GAN": loss_gan.item(), "loss_D": loss_d.item()}
 
-        last, seconds = run_loop(
-            net=gen, architecture=architecture, step_fn=step_fn, order=BatchOrder(len(inputs), batch_size, rng),
-            columns=SKETCH_LOSSES, steps=steps, log_every=log_every, paths=run.paths, metadata=metadata,
-            progress=progress, desc=f"train {run.prefix}",
-        )  # fmt: skip
-    return TrainResult(*run.paths, steps=steps, final_losses=last, seconds=seconds, data=run.provenance)
+        return gen, step
+
+    return train_network(run, build, inputs=inputs, targets=targets, flip=flip, architecture=architecture,
+                         columns=SKETCH_LOSSES, hyper=hyper, seed=seed, threads=threads, command=command, steps=steps,
+                         batch_size=batch_size, log_every=log_every, progress=progress)
 
 
 def init_sketch_net(net: nn.Module) -> nn.Module:
