@@ -9,6 +9,14 @@ shipped in ``workbench/`` (sent inline; a ``:material/...:`` page icon would
 make the browser fetch it from a font host), and the ``:material/...:`` icons
 of the navigation and buttons are drawn with the Material Symbols font that
 Streamlit serves itself.
+
+The file is also the server's declaration: ``streamlit run`` finds the
+``st.App`` below (by reading the source), imports this module as
+``streamlit_app`` and serves the App with uvicorn; the App runs this same
+file, as ``__main__``, for every browser session. So the import declares the
+App with the workbench's extra routes (the store's output files at
+``/files/...``, see ``workbench/server.py``), and a session's run builds the
+pages.
 """
 
 from pathlib import Path
@@ -17,24 +25,29 @@ import streamlit as st
 
 ICON = Path(__file__).resolve().parent / "workbench" / "icon.svg"
 
-st.set_page_config(page_title="Sketch Workbench", page_icon=str(ICON), layout="wide")
+if __name__ != "__main__":  # imported by `streamlit run` / uvicorn: the server, not a session
+    from workbench.server import routes
 
-pages = {
-    "Look": [
-        st.Page("workbench/pages/compare.py", title="Compare", icon=":material/grid_view:", default=True),
-        st.Page("workbench/pages/preferences.py", title="Preferences", icon=":material/thumb_up:",
-                url_path="preferences"),
-    ],
-    "Check": [
-        st.Page("workbench/pages/metrics.py", title="Metrics", icon=":material/bar_chart:", url_path="metrics"),
-        st.Page("workbench/pages/overfitting.py", title="Overfitting", icon=":material/query_stats:",
-                url_path="overfitting"),
-    ],
-    "Run": [
-        st.Page("workbench/pages/sweeps.py", title="Sweeps", icon=":material/play_circle:", url_path="sweeps"),
-        st.Page("workbench/pages/checkpoints.py", title="Checkpoints", icon=":material/inventory_2:",
-                url_path="checkpoints"),
-    ],
-}
+    app = st.App(__file__, routes=routes())
+else:
+    st.set_page_config(page_title="Sketch Workbench", page_icon=str(ICON), layout="wide")
 
-st.navigation(pages).run()
+    pages = {
+        "Look": [
+            st.Page("workbench/pages/compare.py", title="Compare", icon=":material/grid_view:", default=True),
+            st.Page("workbench/pages/preferences.py", title="Preferences", icon=":material/thumb_up:",
+                    url_path="preferences"),
+        ],
+        "Check": [
+            st.Page("workbench/pages/metrics.py", title="Metrics", icon=":material/bar_chart:", url_path="metrics"),
+            st.Page("workbench/pages/overfitting.py", title="Overfitting", icon=":material/query_stats:",
+                    url_path="overfitting"),
+        ],
+        "Run": [
+            st.Page("workbench/pages/sweeps.py", title="Sweeps", icon=":material/play_circle:", url_path="sweeps"),
+            st.Page("workbench/pages/checkpoints.py", title="Checkpoints", icon=":material/inventory_2:",
+                    url_path="checkpoints"),
+        ],
+    }
+
+    st.navigation(pages).run()

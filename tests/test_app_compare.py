@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 
@@ -134,66 +135,79 @@ def test_before_after_component_is_self_contained():
 # --------------------------------------------------------------------------- the page
 
 
-def _images(at):
-    return at.get("image")
+def _viewer(at) -> dict:
+    """The data the grid viewer component was given in the last run."""
+    (element,) = [e for e in at.get("bidi_component") if e.proto.component_name == "sketch_workbench.viewer"]
+    return json.loads(element.proto.json)
+
+
+def _headers(at) -> list[str]:
+    """The viewer's column headers as ``"A · label"``."""
+    return [f"{chr(65 + i)} · {c['label']}" for i, c in enumerate(_viewer(at)["columns"])]
 
 
 def test_default_page_shows_the_grid(app_store):
     at = app_test()
     assert_no_exception(at)
     assert at.title[0].value == "Compare"
-    headers = [m.value for m in at.markdown if m.value.startswith(("**A ·", "**B ·", "**C ·"))]
+    headers = _headers(at)
     assert len(headers) == 2
-    assert headers[0].startswith("**A · G_tiny.safetensors@") and headers[1] == "**B · canny**"
-    # 3 rows x 2 columns of thumbnails plus the 3 input photos
-    assert len(_images(at)) == 3 * 2 + 3
+    assert headers[0].startswith("A · G_tiny.safetensors@") and headers[1] == "B · canny"
+    # 3 rows x 2 columns of cells, every one with its thumbnail and full-resolution URL on the app's file route
+    data = _viewer(at)
+    cells = [c for row in data["rows"] for c in row["cells"]]
+    assert len(data["rows"]) == 3 and len(cells) == 3 * 2
+    assert all(c["thumb"].startswith("/files/") and c["full"].startswith("/files/") and "?v=" in c["full"]
+               for c in cells)
+    assert "base64" not in json.dumps(data)
     # fixed axes offer only values in the data
     assert at.selectbox(key="cmp_fix_resolution").options == ["64", "128"]
     assert at.selectbox(key="cmp_fix_mask_mode").options == ["hard", "soft"]
-    # column headers carry the full settings
-    assert any(c.value.startswith("Sketch checkpoint / method G_tiny") and "Resolution 64" in c.value
-               and "Mask mode hard" in c.value for c in at.caption)
+    # column headers carry the full settings on hover, and in short only what differs between columns
+    first = data["columns"][0]
+    assert first["title"].startswith("Sketch checkpoint / method G_tiny") and "Resolution 64" in first["title"]
+    assert "Mask mode hard" in first["title"] and "Resolution" not in first["differs"]
     # presets present only when the data has them
     keys = {b.key for b in at.button}
     assert {"preset_mask_mode", "preset_mask_checkpoint"} <= keys and "preset_resolution" not in keys
 
 
-def test_axes_presets_and_zoom(app_store):
+def test_axes_presets_and_modes(app_store):
     at = app_test()
     at.button(key="preset_mask_checkpoint").click().run()
     assert_no_exception(at)
     assert at.selectbox(key="cmp_axis").value == "mask_checkpoint"
-    labels = [m.value for m in at.markdown if m.value.startswith("**A ·") or m.value.startswith("**B ·")]
+    labels = _headers(at)
     assert "stage1" in labels[0] and "stage2" in labels[1]
     assert len(labels) == 2  # the preset shows exactly the two stages
     at.selectbox(key="cmp_axis2").set_value("resolution").run()
     assert_no_exception(at)
-    assert len([m for m in at.markdown if m.value.startswith("**D ·")]) == 1  # 2 stages x 2 resolutions
-    at.radio(key="cmp_view").set_value("Zoom").run()
-    assert_no_exception(at)
-    assert len(_images(at)) >= 3 * 4
-    assert len(at.get("iframe")) == 1  # the before/after slider
-    at.radio(key="cmp_view").set_value("1:1").run()
-    assert_no_exception(at)
+    assert sum("MaskNet" in h for h in _headers(at)) == 4  # 2 stages x 2 resolutions (and the baseline)
+    data = _viewer(at)
+    assert data["mode"] == "side by side" and (data["a"], data["b"]) == (0, 1)
+    assert all(len(row["cells"]) == len(data["columns"]) for row in data["rows"])
 
 
 def test_prefer_tag_and_filter(app_store):
     from core.store.store import Store
 
     at = app_test()
-    prefs = at.get("button_group")
-    assert len(prefs) == 3 and prefs[0].options == ["A", "B"]
-    prefs[0].set_value("B").run()
+    data = _viewer(at)
+    row = data["rows"][0]
+    # what the viewer sends when "2" is pressed on the first row, applied as the page's callback does
+    at.session_state["cmp_viewer__test_event"] = {"type": "prefer", "row": row["key"], "cell": row["cells"][1]["id"],
+                                                  "col": data["columns"][1]["key"], "seq": 1}
+    _send(at)
     assert_no_exception(at)
     with Store(app_store.db) as store:
         marks = store.preferences()
     assert len(marks) == 1 and marks[0]["value"] == "canny" and marks[0]["author"] == "tester"
     assert json.loads(marks[0]["candidates_json"])[1] == "canny"
+    assert [c["preferred"] for c in _viewer(at)["rows"][0]["cells"]] == [False, True]
 
-    # tag the first checkpoint cell through the enlarge dialog
-    opener = next(b for b in at.button if b.key.startswith("open_"))
-    cell_id = int(opener.key.split("_")[1])
-    opener.click().run()
+    # tag the first checkpoint cell through the detail dialog
+    cell_id = at.selectbox(key="cmp_open_choice").value
+    at.button(key="cmp_open").click().run()
     assert any(m.value == "**Mask**" for m in at.markdown)
     at.multiselect(key=f"dlg_labels_{cell_id}").set_value(["broken lines"]).run()
     at.text_input(key=f"dlg_note_{cell_id}").set_value("gaps at the chin").run()
@@ -203,16 +217,28 @@ def test_prefer_tag_and_filter(app_store):
         tags = store.tags()
     assert [(t["cell_id"], t["label"], t["note"], t["author"]) for t in tags] == [
         (cell_id, "broken lines", "gaps at the chin", "tester")]
+    shown = {c["id"]: c for r in _viewer(at)["rows"] for c in r["cells"]}
+    assert shown[cell_id]["labels"] == ["broken lines"] and shown[cell_id]["notes"] == ["gaps at the chin"]
 
     at.multiselect(key="cmp_filter_labels").set_value(["broken lines"]).run()
-    assert len(at.get("button_group")) == 1  # only the tagged row is left
+    assert len(_viewer(at)["rows"]) == 1  # only the tagged row is left
     at.multiselect(key="cmp_filter_labels").set_value([]).run()
     at.radio(key="cmp_filter_pref").set_value("unmarked").run()
-    assert len(at.get("button_group")) == 2
+    assert len(_viewer(at)["rows"]) == 2
 
     # a new session sees the mark
     again = app_test()
-    assert sorted(b.value for b in again.get("button_group") if b.value) == ["B"]
+    assert sum(c["preferred"] for r in _viewer(again)["rows"] for c in r["cells"] if c) == 1
+
+
+def _send(at) -> None:
+    """Apply the event in ``cmp_viewer__test_event`` to the grid the page showed, as the viewer's callback does."""
+    from core.store.store import Store
+    from workbench.viewer import apply_event
+
+    with Store(os.environ["WORKBENCH_DB"]) as store:
+        apply_event(store, at.session_state["cmp_viewer__test_event"], at.session_state["cmp_viewer__grid"], "tester", [])
+    at.run()
 
 
 def test_label_vocabulary_can_be_edited(app_store):
@@ -239,7 +265,9 @@ def test_failed_cell_shows_its_error(app_store):
                                "WHERE id = ?", (cid,))
     at = app_test()
     assert_no_exception(at)
-    assert any("broken.png is truncated" in e.value for e in at.error)
+    failed = [c for row in _viewer(at)["rows"] for c in row["cells"] if c and c["id"] == cid]
+    assert failed[0]["status"] == "failed" and "broken.png is truncated" in failed[0]["error"]
+    assert failed[0]["thumb"] is None
 
 
 def test_empty_store_says_what_to_do(tmp_path, monkeypatch):
@@ -276,7 +304,7 @@ def test_baselines_stay_when_the_sketch_checkpoint_is_fixed():
 
 def test_rows_sort_by_disagreement_most_first(app_store):
     def row_names(at):
-        return [m.value.strip("*") for m in at.markdown if m.value.startswith("**") and m.value.endswith("g**")]
+        return [row["label"] for row in _viewer(at)["rows"]]
 
     at = app_test()
     by_name = row_names(at)
@@ -296,7 +324,6 @@ def test_vectorised_cells_show_vector_frames_svg_and_gif(app_store):
         vec = [c for c in store.results() if c["vectorize"] and c["status"] == "done"]
     assert vec and all(c["svg_path"] and c["gif_path"] and c["vector_path"] for c in vec)
     at = app_test()
-    at.radio(key="cmp_view").set_value("Vector frames").run()
     assert_no_exception(at)
     at.session_state["cmp_open_cell"] = vec[0]["id"]
     at.run()

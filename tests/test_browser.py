@@ -1,12 +1,12 @@
 """End to end in a real browser: ``workbench ui`` driven by Playwright in headless Chromium.
 
 The store is filled by real sweeps (one of them by ``workbench sweep``); the
-tests open the grid, check every image loads and no exception shows, mark a
-preferred cell and a label and find them after a reload and in the
+tests open the grid viewer, check its cells draw and no exception shows, mark a
+preferred cell (keys ``j`` ``2``) and a label and find them after a reload and in the
 Preferences counts, see the Metrics page's chart of ink coverage by
 resolution, launch a sweep from the form and watch it finish across a reload
 (same cells as the CLI gives), cancel one and resume it, save the Compare
-page with a locked zoom across 424 vs 848 to docs/compare-zoom.png, and check
+page zoomed in lock-step across 424 vs 848 to docs/compare-zoom.png, and check
 that no page makes the browser fetch anything from outside 127.0.0.1.
 """
 
@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 from tests.fixtures import REPO_ROOT, make_photo, run_cli, run_sweep_quietly, wait_for, worker_env, write_image
+from tests.test_browser_viewer import CELLS, CELLS_DRAWN
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -55,11 +56,6 @@ new MutationObserver(changes => {
     }
 }).observe(document, {subtree: true, attributes: true, attributeFilter: ['href']});
 """
-
-ALL_IMAGES_LOADED = """(n) => {
-    const imgs = [...document.querySelectorAll('img')];
-    return imgs.length >= n && imgs.every(i => i.complete && i.naturalWidth > 0);
-}"""
 
 
 # --------------------------------------------------------------------------- store, server, browser
@@ -160,8 +156,14 @@ def page(browser):
 # --------------------------------------------------------------------------- helpers
 
 
-def _loaded(page, at_least: int, timeout: float = 30_000) -> None:
-    page.wait_for_function(ALL_IMAGES_LOADED, arg=at_least, timeout=timeout)
+def _drawn(page, at_least: int, timeout: float = 30_000) -> None:
+    """Wait until the grid viewer has drawn the first ``at_least`` cells."""
+    page.wait_for_function(CELLS_DRAWN, arg=at_least, timeout=timeout)
+
+
+def _headers(page) -> list[str]:
+    """The grid viewer's column headers, ``"A · label"``."""
+    return page.locator('[data-testid="viewer-column"]').evaluate_all("els => els.map(e => e.dataset.header)")
 
 
 def _no_exception(page) -> None:
@@ -217,9 +219,8 @@ def _sweep(db: Path, name: str) -> dict | None:
 def test_grid_shows_every_output_image_without_exceptions(server, page):
     _open(page, server)
     expect(page.locator(".st-key-cmp_grid")).to_be_visible()
-    _loaded(page, 9)
-    images = page.locator(".st-key-cmp_grid img")
-    assert images.count() >= 9
+    _drawn(page, 4)  # the cells in view; the others are drawn as they scroll near
+    assert page.locator(f".st-key-cmp_grid {CELLS}").count() >= 6
     _no_exception(page)
 
 
@@ -247,13 +248,17 @@ def test_nothing_is_fetched_from_outside_this_machine(server, browser, store):
             # the navigation's :material/...: icons are drawn with the font Streamlit serves
             expect(page.locator('[data-testid="stSidebarNavLink"] [data-testid="stIconMaterial"]').first
                    ).to_be_visible()
-            if not path:  # the Compare page: images, the zoom view, the before/after slider and the cell dialog
-                _loaded(page, 9)
+            if not path:  # the Compare page: the viewer, its zoom and compare modes, and the cell dialog
+                _drawn(page, 4)
                 _select(page, "cmp_sweep", f"#{store[0].sweep_id} small")  # every row has two done cells
-                page.get_by_text("Look closely").click()
-                page.locator(".st-key-cmp_view").get_by_text("Zoom").click()
-                expect(page.locator('[data-testid="stIFrame"]')).to_have_count(1)
-                page.locator('[class*="st-key-open_"] button').first.click()
+                _drawn(page, 4)
+                box = page.locator(CELLS).first.bounding_box()
+                page.mouse.move(box["x"] + 30, box["y"] + 30)
+                page.mouse.wheel(0, -500)  # full-resolution files come from the app's own /files/ route
+                for mode in ("difference", "slider"):
+                    page.locator('[data-testid="viewer-mode"]', has_text=mode).first.click()
+                    _drawn(page, 2)
+                page.locator(".st-key-cmp_open button").first.click()
                 expect(page.get_by_role("dialog").get_by_text("Cropped input", exact=True)).to_be_visible()
                 page.wait_for_load_state("networkidle")
             icons += page.evaluate("window.__iconHrefs")
@@ -267,17 +272,17 @@ def test_nothing_is_fetched_from_outside_this_machine(server, browser, store):
 
 def test_fifty_images_by_four_columns_open_quickly(server, page, store, record_property):
     _open(page, server)
-    _loaded(page, 9)
+    _drawn(page, 4)
     _select(page, "cmp_sweep", f"#{store[3]} many")
     _select(page, "cmp_page_size", "50")
     started = time.monotonic()
-    page.wait_for_function("() => document.querySelectorAll('.st-key-cmp_grid img').length >= 250")
-    _loaded(page, 250, timeout=60_000)
+    page.wait_for_function(f"() => document.querySelectorAll('{CELLS}').length >= 200")
+    _drawn(page, 8, timeout=60_000)  # the cells in view; the rest load as they scroll near
     seconds = time.monotonic() - started
     record_property("grid_50x4_seconds", round(seconds, 2))
-    print(f"50 images x 4 columns (250 images with the inputs) loaded in {seconds:.2f} s")
-    headers = page.locator(".st-key-cmp_grid strong").all_inner_texts()
-    assert sum(h.startswith(("A ·", "B ·", "C ·", "D ·")) for h in headers) == 4
+    print(f"50 images x 4 columns: 200 cells, the first 8 drawn in {seconds:.2f} s")
+    headers = _headers(page)
+    assert sum(h.startswith(("A ·", "B ·", "C ·", "D ·")) for h in headers) == 4 and len(headers) == 4
     _no_exception(page)
     assert seconds < 15  # ~2 s on an idle machine; generous for a busy shared one
 
@@ -287,18 +292,19 @@ def test_preferred_mark_and_label_survive_reload_and_are_counted(server, page, s
 
     small = store[0]
     _open(page, server)
-    _loaded(page, 9)
-    first = page.locator('[class*="st-key-pref_"]').first
-    first.get_by_role("radio", name="B").click()
+    _drawn(page, 4)
+    page.locator("h1").first.click()  # keys go to the page
+    page.keyboard.press("j")  # the first row
+    page.keyboard.press("2")  # column B preferred
     marks = wait_for(lambda: Store(small.db).preferences(), 15, "the preferred mark in the store")
     assert marks[0]["author"] == "browser" and marks[0]["value"] == "canny"
 
     page.reload()
-    _loaded(page, 9)
-    expect(page.locator('[class*="st-key-pref_"]').first.get_by_role("radio", name="B")).to_have_attribute(
-        "aria-checked", "true")
+    _drawn(page, 4)
+    expect(page.locator(f'{CELLS}[data-preferred="true"]')).to_have_attribute("data-cell-id",
+                                                                               str(marks[0]["cell_id"]))
 
-    opener = page.locator('[class*="st-key-open_"] button').first
+    opener = page.locator(".st-key-cmp_open button").first
     opener.click()
     dialog = page.get_by_role("dialog")
     expect(dialog.get_by_text("Cropped input", exact=True)).to_be_visible()
@@ -310,7 +316,7 @@ def test_preferred_mark_and_label_survive_reload_and_are_counted(server, page, s
     assert [(t["label"], t["author"]) for t in tags] == [("double contour", "browser")]
 
     page.reload()
-    _loaded(page, 9)
+    _drawn(page, 4)
     expect(page.locator(".st-key-cmp_grid").get_by_text("double contour")).to_be_visible()
     _no_exception(page)
 
@@ -326,29 +332,24 @@ def test_preferred_mark_and_label_survive_reload_and_are_counted(server, page, s
 def test_screenshot_of_a_locked_zoom_across_424_vs_848(server, page, store):
     page.set_viewport_size({"width": 1400, "height": 1500})
     _open(page, server)
-    _loaded(page, 9)
+    _drawn(page, 4)
     _select(page, "cmp_sweep", f"#{store[2]} real")
     page.locator(".st-key-preset_resolution button").first.click()
     expect(page.locator(".st-key-cmp_grid").get_by_text("A · 424")).to_be_visible()
     _select(page, "cmp_columns", "xdog")  # a classical baseline beside them
-    page.get_by_text("Look closely").click()
-    page.locator(".st-key-cmp_view").get_by_text("Zoom").click()
-    scale = page.locator('.st-key-cmp_zoom_scale input[type="range"]')
-    scale.focus()
-    scale.press("ArrowLeft")
-    scale.press("ArrowLeft")  # scale 4 -> 2: a region half the image wide and high
-    expect(page.locator('.st-key-cmp_zoom_scale [data-testid="stSliderThumbValue"]')).to_have_text("2")
-    expect(page.locator('[data-testid="stIFrame"]')).to_have_count(1)  # the before/after slider (collapsed)
-    # every crop: cut from the full-resolution sketch, enlarged at least to 384 px
-    page.wait_for_function("""() => {
-        const imgs = [...document.querySelectorAll('.st-key-cmp_grid [data-testid="stImage"] img')];
-        const crops = imgs.filter(i => i.naturalWidth >= 384);
-        return crops.length === 6 && imgs.every(i => i.complete && i.naturalWidth > 0);
-    }""")
-    _loaded(page, 8)
+    expect(page.locator(CELLS)).to_have_count(6)
+    _drawn(page, 6)
+    # zoom every cell together: x4 about the centre of the first one, drawn from the full-resolution sketches
+    cell = page.locator(CELLS).first.bounding_box()
+    page.mouse.move(cell["x"] + cell["width"] / 2, cell["y"] + cell["height"] / 2)
+    for _ in range(4):
+        page.mouse.wheel(0, -173)  # exp(0.002 * 173 * 4) = 4
+        time.sleep(0.1)
+    views = page.locator(CELLS).evaluate_all("els => els.map(e => e.dataset.view)")
+    assert len(set(views)) == 1 and float(views[0].split(",")[2]) > 3
+    _drawn(page, 6)
     _no_exception(page)
-    headers = page.locator(".st-key-cmp_grid strong").all_inner_texts()
-    assert [h for h in headers if " · " in h] == ["A · 424", "B · 848", "C · xdog"]
+    assert _headers(page) == ["A · 424", "B · 848", "C · xdog"]
     page.mouse.move(0, 0)
     time.sleep(0.5)  # let the last image paint
     SCREENSHOT.parent.mkdir(exist_ok=True)
@@ -419,12 +420,11 @@ def test_sweep_from_the_form_finishes_across_a_reload_like_the_cli(server, page,
 
     # and the grid shows them
     _open(page, server)
-    _loaded(page, 9)
+    _drawn(page, 4)
     _select(page, "cmp_sweep", f"#{sweep['id']} from the browser")
     expect(page.locator(".st-key-cmp_grid").get_by_text("A · 64")).to_be_visible()
-    page.wait_for_function("() => document.querySelectorAll('.st-key-cmp_grid [data-testid=\"stImage\"] img')"
-                           ".length === 9")
-    _loaded(page, 9)
+    expect(page.locator(CELLS)).to_have_count(6)
+    _drawn(page, 4)
     _no_exception(page)
 
 

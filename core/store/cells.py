@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from core.store.schema import now
+from core.store.schema import IMAGE_ORDER_INDEX, now
+
+# The cell columns that name output files (relative to the store's folder); the file route serves only these.
+FILE_COLUMNS = ("sketch_path", "thumb_path", "cropped_path", "mask_path", "npz_path", "svg_path", "gif_path",
+                "vector_path")
 
 
 class CellRecords:
@@ -104,3 +108,74 @@ class CellRecords:
     def image_paths(self) -> list[str]:
         """Every input image path the store has seen (distinct)."""
         return [r["path"] for r in self.query("SELECT DISTINCT path FROM images")]
+
+    # ------------------------------------------------------------------ served files and pages
+
+    def references_file(self, stored: str) -> bool:
+        """Whether a cell records ``stored`` (a path relative to the store's folder) as one of its output files.
+
+        A cell's own files (``cells/<k2>/<key>/...``) are found through the cell
+        key's index; any other path (a shared mask) by a scan that stops at the
+        first match.
+        """
+        columns = ", ".join(FILE_COLUMNS)
+        parts = stored.split("/")
+        if len(parts) == 4 and parts[0] == "cells":
+            rows = self.query(f"SELECT {columns} FROM cells WHERE cell_key = ?", (parts[2],))
+            return any(stored in row.values() for row in rows)
+        return bool(self.query(f"SELECT 1 FROM cells WHERE ? IN ({columns}) LIMIT 1", (stored,)))
+
+    def image_page(self, sweep_id: int | None, limit: int, offset: int = 0,
+                   test_set: str | None = None) -> tuple[list[dict], int]:
+        """One page of a sweep's images (the Compare grid's rows) and how many images there are in all.
+
+        Images of sweep ``sweep_id`` (None: of the whole store), of one test
+        set when given (``""`` for none), in the grid's order (test set, image
+        name, sha256), as ``{"image_sha256", "image_name", "test_set", "cells"}``
+        dicts. ``LIMIT``/``OFFSET`` run over the index on that order, so a page
+        costs about the same on a large store as on a small one.
+        """
+        where, params = self._image_filter(sweep_id, test_set)
+        rows = self.query(
+            "SELECT c.image_sha256, c.image_name, c.test_set, count(*) AS cells "
+            f"FROM cells c INDEXED BY {IMAGE_ORDER_INDEX} WHERE {where} "
+            "GROUP BY c.test_set, c.image_name, c.image_sha256 "
+            "ORDER BY c.test_set, c.image_name, c.image_sha256 LIMIT ? OFFSET ?",
+            (*params, int(limit), max(0, int(offset))),
+        )
+        total = self.query(f"SELECT count(DISTINCT c.image_sha256) AS n FROM cells c WHERE {where}", params)[0]["n"]
+        return rows, total
+
+    def image_cells(self, sweep_id: int | None, image_shas: list[str]) -> list[dict]:
+        """The cells of these images (in sweep ``sweep_id``, or all), shaped as :meth:`results` returns them."""
+        if not image_shas:
+            return []
+        marks = ",".join("?" * len(image_shas))
+        if sweep_id is None:
+            return self.query(f"SELECT * FROM cells WHERE image_sha256 IN ({marks}) ORDER BY id", image_shas)
+        rows = self.query(
+            "SELECT c.*, sc.sweep_id AS in_sweep FROM cells c JOIN sweep_cells sc ON sc.cell_id = c.id "
+            f"WHERE sc.sweep_id = ? AND c.image_sha256 IN ({marks}) ORDER BY sc.position",
+            (sweep_id, *image_shas),
+        )
+        for r in rows:
+            r["computed_in_sweep"] = r["sweep_id"]
+            r["sweep_id"] = r.pop("in_sweep")
+        return rows
+
+    @staticmethod
+    def _image_filter(sweep_id: int | None, test_set: str | None) -> tuple[str, tuple]:
+        """The WHERE clause (over ``cells c``) that keeps the cells of a sweep and test set."""
+        clauses, params = ["1"], []
+        if sweep_id is not None:
+            clauses.append("EXISTS (SELECT 1 FROM sweep_cells sc WHERE sc.sweep_id = ? AND sc.cell_id = c.id)")
+            params.append(sweep_id)
+        if test_set is not None:
+            clauses.append("c.test_set IS ?" if test_set else "(c.test_set IS NULL OR c.test_set = '')")
+            if test_set:
+                params.append(test_set)
+        return " AND ".join(clauses), tuple(params)
+
+    def cell_count(self) -> int:
+        """How many cells the store holds (any status)."""
+        return self.query("SELECT count(*) AS n FROM cells")[0]["n"]

@@ -215,5 +215,14 @@ def _migration_2(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [_migration_1, _migration_2]
+# The Compare grid's row order (test set, image name, sha256): pages of a sweep's images are read through it.
+IMAGE_ORDER_INDEX = "idx_cells_image_order"
+
+
+def _migration_3(db: sqlite_utils.Database) -> None:
+    # Paging the grid on the database side: images in the grid's order, each image's cells beside each other.
+    db["cells"].create_index(["test_set", "image_name", "image_sha256"], index_name=IMAGE_ORDER_INDEX)
+
+
+MIGRATIONS = [_migration_1, _migration_2, _migration_3]
 SCHEMA_VERSION = len(MIGRATIONS)

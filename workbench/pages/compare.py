@@ -2,31 +2,32 @@
 
 Pick a sweep (or all results) and a test set, a column axis (optionally a
 second one nested under it); every other axis is fixed by a selector that
-offers only values that exist. Look closely with one zoom region (or a 1:1
-window) applied to every cell at once, an enlarge dialog per cell and a
-before/after slider. Mark the preferred cell of a row, tag cells with labels
-and notes, and filter rows by label or preference.
+offers only values that exist. The page's rows are shown by the grid viewer
+(:mod:`workbench.viewer`): every cell pans and zooms together, two cells of a
+row compare side by side, by slider, flicker, difference or overlay, and the
+keyboard marks the preferred cell, adds labels and notes and undoes them,
+written to the store at once. Filter rows by label or preference; open a
+cell's details from the picker under the grid.
 
 This module is the layout; the grid logic lives in :mod:`workbench.grid`,
-what each cell shows in :mod:`workbench.views` (images cached by
-:mod:`workbench.media`), the cell dialog in :mod:`workbench.cell_dialog` and
-the tag and label editors in :mod:`workbench.tagging`.
+the viewer's payload and events in :mod:`workbench.viewer`, the cell dialog
+in :mod:`workbench.cell_dialog` and the tag and label editors in
+:mod:`workbench.tagging`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 import streamlit as st
 
 from core.ranking.preferences import comparison_key
 from workbench import grid as G
-from workbench import media, state
+from workbench import state
 from workbench.cell_dialog import open_cell, show_open_cell
-from workbench.components.before_after import before_after
 from workbench.tagging import label_vocabulary
-from workbench.views import ONE_TO_ONE_SIDES, VIEWS, Region, cell_image, row_disagreement, slider_images, slider_size
+from workbench.viewer import viewer, viewer_data
+from workbench.views import row_disagreement
 from workbench.widgets import pick_sweep
 
 log = logging.getLogger(__name__)
@@ -61,19 +62,17 @@ def render() -> None:
         st.warning("No cells match these settings; pick other columns or fixed values.")
         return
     comparison = comparison_key(axes, fixed, [c.label for c in grid.columns])
-    me = state.author()
-    mine = {p["row_key"]: p for p in store.preferences(comparison=comparison, author=me)}
+    mine = {p["row_key"]: p for p in store.preferences(comparison=comparison, author=state.author())}
     tags_by_cell: dict[int, list[dict]] = {}
     for tag in store.tags():
         tags_by_cell.setdefault(tag["cell_id"], []).append(tag)
 
     rows = _filters(grid.rows, tags_by_cell, set(mine), store.labels())
-    region = _look_closely(grid, rows)
     label_vocabulary(store)
     if grid.hidden:
         st.caption(f"{grid.hidden} cells share a slot with another cell and are hidden; fix more axes to see them.")
-    page_rows = _pagination(_sorted_rows(rows))
-    _draw_grid(grid, page_rows, region, comparison, mine, tags_by_cell, me)
+    page_rows, page_label = _pagination(_sorted_rows(rows))
+    _draw_grid(grid, page_rows, mine, tags_by_cell, page_label)
     show_open_cell()
 
 
@@ -155,7 +154,7 @@ def _sorted_rows(rows: list[G.Row]) -> list[G.Row]:
     return sorted(rows, key=lambda row: row_disagreement(store, row), reverse=True)
 
 
-def _pagination(rows: list[G.Row]) -> list[G.Row]:
+def _pagination(rows: list[G.Row]) -> tuple[list[G.Row], str]:
     """The rows of the page chosen above the grid."""
     left, right, info = st.columns([1, 1, 3])
     size = left.selectbox("Rows per page", PAGE_SIZES, index=1, key="cmp_page_size")
@@ -164,158 +163,33 @@ def _pagination(rows: list[G.Row]) -> list[G.Row]:
         st.session_state["cmp_page"] = 1
     page = right.number_input("Page", min_value=1, max_value=pages, step=1, key="cmp_page")
     page_rows, pages = G.paginate(rows, int(page), size)
+    first = (int(page) - 1) * size
+    label = f"rows {first + 1}-{first + len(page_rows)} of {len(rows)}" if page_rows else "no rows"
     info.caption(f"{len(rows)} images · page {int(page)} of {pages}")
-    return page_rows
-
-
-# --------------------------------------------------------------------------- looking closely
-
-
-def _look_closely(grid: G.Grid, rows: list[G.Row]) -> Region:
-    """The view and zoom region chosen for every cell, and the before/after slider under it."""
-    view = st.session_state.get("cmp_view", VIEWS[0])
-    with st.expander("Look closely: one zoom region (or a 1:1 window) for every cell", expanded=view != VIEWS[0]):
-        a, b, c, d = st.columns([2, 2, 2, 2])
-        view = a.radio("View", VIEWS, horizontal=True, key="cmp_view",
-                       help="Zoom and 1:1 cut the same region from every cell's full-resolution sketch.")
-        cx = b.slider("Centre x (%)", 0, 100, 50, key="cmp_zoom_x")
-        cy = c.slider("Centre y (%)", 0, 100, 50, key="cmp_zoom_y")
-        if view == "1:1":
-            side = d.select_slider("Window (px)", ONE_TO_ONE_SIDES, value=192, key="cmp_one_side")
-            scale = 1
-        else:
-            scale = d.select_slider("Scale", media.ZOOM_SCALES[1:], value=4, key="cmp_zoom_scale")
-            side = media.ZOOM_TARGET_PX
-        region = Region(view, cx / 100, cy / 100, scale, side)
-    with st.expander("Before / after: a slider between two cells"):
-        _before_after(grid, rows, region)
-    return region
-
-
-def _before_after(grid: G.Grid, rows: list[G.Row], region: Region) -> None:
-    """Pick an image and two columns; show their outputs in the before/after slider."""
-    if len(grid.columns) < 2 or not rows:
-        st.caption("Needs two columns and at least one image.")
-        return
-    names = {r.key: r.name for r in rows}
-    if st.session_state.get("cmp_ba_row") not in names:
-        st.session_state["cmp_ba_row"] = rows[0].key
-    letters = {c.letter: c for c in grid.columns}
-    a, b, c = st.columns(3)
-    row_key = a.selectbox("Image", list(names), format_func=names.get, key="cmp_ba_row")
-
-    def fmt(letter: str) -> str:
-        return f"{letter} · {letters[letter].label}"
-
-    if st.session_state.get("cmp_ba_a") not in letters:
-        st.session_state["cmp_ba_a"] = grid.columns[0].letter
-    if st.session_state.get("cmp_ba_b") not in letters:
-        st.session_state["cmp_ba_b"] = grid.columns[1].letter
-    first = b.selectbox("Before (left)", list(letters), format_func=fmt, key="cmp_ba_a")
-    second = c.selectbox("After (right)", list(letters), format_func=fmt, key="cmp_ba_b")
-    row = next(r for r in rows if r.key == row_key)
-    cells = [row.cells.get(letters[first].key), row.cells.get(letters[second].key)]
-    if not all(x and x["status"] == "done" for x in cells):
-        st.caption("Both cells must be done to compare them.")
-        return
-    images = slider_images(state.store(), cells, region)
-    if not all(images):
-        st.caption("An output file is missing.")
-        return
-    height, width = slider_size(images[0], region)
-    before_after(images[0], images[1], f"{first} · {letters[first].label}", f"{second} · {letters[second].label}",
-                 height=height, max_width=width, pixelated=region.pixelated)
+    return page_rows, label
 
 
 # --------------------------------------------------------------------------- the grid
 
 
-def _draw_grid(grid: G.Grid, rows: list[G.Row], region: Region, comparison: str, mine: dict,
-               tags_by_cell: dict, me: str) -> None:
-    """The grid: a header row of column settings, then one row per image of this page."""
-    widths = [1.2] + [2] * len(grid.columns)
+def _draw_grid(grid: G.Grid, rows: list[G.Row], mine: dict, tags_by_cell: dict, page_label: str) -> None:
+    """The grid viewer for this page's rows, and a picker that opens a cell's details."""
+    data = viewer_data(state.store(), grid, rows, {k: p["cell_id"] for k, p in mine.items()}, tags_by_cell,
+                       page_label=page_label)
     with st.container(key="cmp_grid"):
-        if region.pixelated:
-            # Enlarged crops must stay blocky: a smoothing browser would blur one-pixel lines.
-            st.html("<style>.st-key-cmp_grid img { image-rendering: pixelated; }</style>")
-        header = st.columns(widths)
-        header[0].markdown("**Image**")
-        for col, column in zip(header[1:], grid.columns):
-            col.markdown(f"**{column.letter} · {column.label}**")
-            col.caption(G.describe_settings(column.settings))
-        tag = hashlib.sha1(comparison.encode()).hexdigest()[:10]
-        for row in rows:
-            cols = st.columns(widths)
-            with cols[0]:
-                _row_header(grid, row, comparison, mine.get(row.key), tag, me)
-            preferred = mine.get(row.key, {}).get("cell_id")
-            for col, column in zip(cols[1:], grid.columns):
-                with col:
-                    _draw_cell(row.cells.get(column.key), region, tags_by_cell, preferred)
+        viewer(data, key="cmp_viewer", grid=grid)
+    _cell_picker(grid, rows)
 
 
-def _row_header(grid: G.Grid, row: G.Row, comparison: str, pref: dict | None, tag: str, me: str) -> None:
-    """A row's input photo and name, and its *Preferred* buttons when two cells or more are done."""
-    if row.image_path:
-        path = str(state.input_path(row.image_path))
-        data = media.source_png(path, media.mtime(path))
-        if data:
-            st.image(data, width="content")
-    st.markdown(f"**{row.name}**")
-    st.caption(row.test_set)
-    done = {c.letter: row.cells[c.key] for c in grid.columns if row.cells.get(c.key) and
-            row.cells[c.key]["status"] == "done"}
-    if len(done) < 2:
+def _cell_picker(grid: G.Grid, rows: list[G.Row]) -> None:
+    """Open the detail dialog (full settings, input, mask, tags) of one cell of the page."""
+    names = {cell["id"]: f"{row.name} · {column.letter} · {column.label}"
+             for row in rows for column in grid.columns if (cell := row.cells.get(column.key))}
+    if not names:
         return
-    key = f"pref_{tag}_{row.key[:16]}"
-    current = next((letter for letter, cell in done.items() if pref and cell["id"] == pref["cell_id"]), None)
-    if key not in st.session_state:
-        st.session_state[key] = current
-    st.segmented_control("Preferred", list(done), key=key, on_change=_on_prefer,
-                         args=(key, comparison, grid.axis_name, row.key,
-                               {letter: (cell["id"], grid.column(G.column_key(cell, grid.axes)).label)
-                                for letter, cell in done.items()}, me))
-
-
-def _on_prefer(key: str, comparison: str, axis: str, row_key: str, choices: dict, me: str) -> None:
-    """Record (or clear) the preferred cell of a row: the callback of its *Preferred* buttons."""
-    store = state.store()
-    letter = st.session_state.get(key)
-    if letter is None:
-        store.unprefer(comparison, row_key, me)
-        log.info("%s cleared the preferred cell of row %s", me, row_key[:12])
-        return
-    cell_id, label = choices[letter]
-    store.prefer(comparison, axis, row_key, cell_id, label, [lbl for _, lbl in choices.values()], me)
-    log.info("%s preferred %s (cell %s) in row %s", me, label, cell_id, row_key[:12])
-
-
-def _draw_cell(cell: dict | None, region: Region, tags_by_cell: dict, preferred: int | None) -> None:
-    """One cell: its image in the chosen view (or its status / error), key numbers, tags and Enlarge."""
-    if cell is None:
-        st.caption("— not computed for this combination")
-        return
-    if cell["status"] == "failed":
-        st.error(f"Failed: {cell['error'] or 'no error recorded'}")
-    elif cell["status"] != "done":
-        st.info(f"{cell['status']}…")
-    else:
-        data = cell_image(state.store(), cell, region)
-        if data:
-            st.image(data, width="stretch" if region.view == "Zoom" else "content")
-        elif region.view == "Vector frames" and not cell.get("vector_path"):
-            st.caption("not vectorised (run the sweep with vectorise on)")
-        else:
-            st.warning("Output file missing.")
-        star = "★ preferred · " if preferred == cell["id"] else ""
-        st.caption(star + G.key_numbers(cell))
-    tags = tags_by_cell.get(cell["id"], [])
-    if tags:
-        labels = sorted({t["label"] for t in tags if t["label"]})
-        notes = [t["note"] for t in tags if t["note"]]
-        st.caption(" ".join(f"`{lbl}`" for lbl in labels) + ("  📝 " + " / ".join(notes) if notes else ""))
-    st.button("Enlarge", key=f"open_{cell['id']}", icon=":material/zoom_in:", type="tertiary",
-              on_click=open_cell, args=(cell["id"],))
+    left, right = st.columns([4, 1], vertical_alignment="bottom")
+    chosen = left.selectbox("Details of a cell", list(names), format_func=names.get, key="cmp_open_choice")
+    right.button("Open", key="cmp_open", icon=":material/zoom_in:", on_click=open_cell, args=(chosen,))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,228 @@
+"""The grid viewer in a real browser: lock-step zoom, 1:1, the five compare modes and keyboard triage.
+
+``workbench ui`` on a copy of the small swept store (3 images x a checkpoint
+and canny), driven by Playwright in headless Chromium. Screenshots of each
+mode go to ``docs/viewer-<mode>.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures import REPO_ROOT, wait_for, worker_env
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+DOCS = REPO_ROOT / "docs"
+MODES = ("side by side", "slider", "flicker", "difference", "overlay")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium"),
+]
+playwright_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (pip)")
+expect = playwright_api.expect
+expect.set_options(timeout=20_000)
+
+CELLS = '[data-testid="viewer-cell"]'
+# Every visible cell has drawn an image (the canvas is no longer only the background colour).
+CELLS_DRAWN = """(n) => {
+    const cells = [...document.querySelectorAll('[data-testid="viewer-cell"] canvas')];
+    if (cells.length < n) return false;
+    return cells.slice(0, n).every(c => {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        for (let i = 0; i < d.length; i += 4 * 97) if (d[i] !== 243 || d[i + 1] !== 243) return true;
+        return false;
+    });
+}"""
+
+
+@pytest.fixture(scope="module")
+def viewer_store(swept, tmp_path_factory):
+    """A copy of the small swept store, of this module's own."""
+    return swept.copy_to(tmp_path_factory.mktemp("viewer") / "store")
+
+
+@pytest.fixture(scope="module")
+def viewer_server(viewer_store, tmp_path_factory):
+    """``workbench ui`` on the copy, in its own session; killed (whole group) at the end."""
+    env = worker_env(WORKBENCH_WEIGHTS=str(viewer_store.weights), WORKBENCH_USER="browser")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(tmp_path_factory.mktemp("ui") / "ui.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "core.cli.main", "ui", "--db", str(viewer_store.db), "--port",
+                             str(port)], env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            log.close()
+            pytest.fail("workbench ui did not start: " + Path(log.name).read_text()[-2000:])
+        time.sleep(0.3)
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def tab(chromium):
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+def _open(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector(CELLS)
+    page.wait_for_function(CELLS_DRAWN, arg=4)
+
+
+def _views(page) -> list[str]:
+    return page.locator(CELLS).evaluate_all("els => els.map(e => e.dataset.view)")
+
+
+def _no_exception(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert "Traceback" not in page.inner_text("body")
+
+
+def test_wheel_zooms_every_cell_together_and_double_click_gives_one_to_one(viewer_server, tab):
+    _open(tab, viewer_server)
+    cells = tab.locator(CELLS)
+    assert cells.count() == 6
+    before = _views(tab)
+    assert set(before) == {"0.500,0.500,1.000"}
+    box = cells.nth(3).bounding_box()
+    tab.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+    tab.mouse.wheel(0, -400)
+    tab.wait_for_function("() => document.querySelector('[data-testid=\"viewer-cell\"]').dataset.view !== "
+                          "'0.500,0.500,1.000'")
+    after = _views(tab)
+    assert len(set(after)) == 1 and after[0] != before[0]
+    cx, cy, scale = map(float, after[0].split(","))
+    assert scale > 1 and cx < 0.5 and cy < 0.5  # zoomed about the pointer, up and left of the centre
+
+    # double-click: one image pixel per CSS pixel (the stored sketch is 64 px wide here)
+    cells.nth(0).dblclick()
+    tab.wait_for_timeout(200)
+    scale = float(_views(tab)[0].split(",")[2])
+    fit = cells.nth(0).evaluate("e => Math.min(e.clientWidth / e.__entry.w, e.clientHeight / e.__entry.h)")
+    assert abs(scale * fit - 1) < 0.01  # one stored pixel per CSS pixel
+    assert len(set(_views(tab))) == 1
+    assert tab.locator(f"{CELLS} canvas.px").count() >= 1  # nearest-neighbour above 1:1
+    tab.keyboard.press("0")
+    tab.wait_for_timeout(100)
+    assert set(_views(tab)) == {"0.500,0.500,1.000"}
+    _no_exception(tab)
+
+
+def _row_shot(page, mode: str) -> bytes:
+    page.locator('[data-testid="viewer-mode"]', has_text=mode).first.click()
+    page.wait_for_function(CELLS_DRAWN, arg=2 if mode != "side by side" else 4, timeout=30_000)
+    page.wait_for_timeout(300)
+    first = page.locator(CELLS).first
+    DOCS.mkdir(exist_ok=True)
+    top, bottom = page.locator(".wbv").bounding_box(), first.bounding_box()
+    page.screenshot(path=str(DOCS / f"viewer-{mode.replace(' ', '-')}.png"), full_page=True,  # bar, headers, row 1
+                    clip={"x": top["x"], "y": top["y"], "width": top["width"],
+                          "height": bottom["y"] + bottom["height"] - top["y"] + 4})
+    return first.screenshot()
+
+
+def test_each_mode_changes_what_is_drawn(viewer_server, tab):
+    _open(tab, viewer_server)
+    names = tab.locator('[data-testid="viewer-mode"]').all_inner_texts()
+    assert [n.strip() for n in names] == list(MODES)
+    tab.mouse.move(0, 0)
+    shots = {mode: _row_shot(tab, mode) for mode in MODES}
+    assert len(set(shots.values())) == len(MODES), "two modes drew the same thing"
+    # flicker: a key swaps A and B
+    tab.locator('[data-testid="viewer-mode"]', has_text="flicker").first.click()
+    cell = tab.locator(CELLS).first
+    expect(cell).to_have_attribute("data-showing", "A")
+    tab.keyboard.press("f")
+    expect(cell).to_have_attribute("data-showing", "B")
+    # slider: dragging the divider moves it (no browser image drag)
+    tab.locator('[data-testid="viewer-mode"]', has_text="slider").first.click()
+    divider = tab.locator('[data-testid="viewer-divider"]').first
+    box = tab.locator(CELLS).first.bounding_box()
+    start = divider.bounding_box()
+    tab.mouse.move(start["x"] + start["width"] / 2, start["y"] + 20)
+    tab.mouse.down()
+    tab.mouse.move(box["x"] + box["width"] * 0.2, start["y"] + 20, steps=5)
+    tab.mouse.up()
+    moved = divider.bounding_box()
+    assert moved["x"] < start["x"] - box["width"] * 0.2
+    # every mode keeps the lock-step view
+    tab.mouse.move(box["x"] + 20, box["y"] + 20)
+    tab.mouse.wheel(0, -300)
+    tab.wait_for_timeout(200)
+    assert len(set(_views(tab))) == 1 and _views(tab)[0] != "0.500,0.500,1.000"
+    _no_exception(tab)
+
+
+def test_keyboard_marks_persist_in_the_store_and_after_a_reload(viewer_server, viewer_store, tab):
+    from core.store.store import Store
+
+    _open(tab, viewer_server)
+    tab.locator("h1").first.click()  # keys go to the page, not a widget
+    tab.keyboard.press("j")
+    expect(tab.locator('[data-testid="viewer-row"].focus')).to_have_count(1)
+    tab.keyboard.press("2")
+    marks = wait_for(lambda: Store(viewer_store.db).preferences(), 15, "the preferred mark in the store")
+    assert marks[0]["author"] == "browser" and marks[0]["value"] == "canny"
+    row = marks[0]["row_key"]
+    preferred = tab.locator(f'{CELLS}[data-preferred="true"]')
+    expect(preferred).to_have_count(1)
+    assert preferred.get_attribute("data-row") == row
+    assert int(preferred.get_attribute("data-cell-id")) == marks[0]["cell_id"]
+
+    tab.once("dialog", lambda d: d.accept("halo"))
+    tab.keyboard.press("t")
+    tags = wait_for(lambda: Store(viewer_store.db).tags(), 15, "the label in the store")
+    assert [(t["label"], t["cell_id"]) for t in tags] == [("halo", marks[0]["cell_id"])]
+    tab.once("dialog", lambda d: d.accept("oops"))
+    tab.keyboard.press("t")
+    wait_for(lambda: len(Store(viewer_store.db).tags()) == 2, 15, "the second label in the store")
+    tab.keyboard.press("u")  # undoes the last label only
+    wait_for(lambda: [t["label"] for t in Store(viewer_store.db).tags()] == ["halo"], 15, "the undone label")
+
+    tab.reload()
+    tab.wait_for_selector(CELLS)
+    expect(tab.locator(f'{CELLS}[data-preferred="true"]')).to_have_count(1)
+    assert tab.locator(f'{CELLS}[data-preferred="true"]').get_attribute("data-cell-id") == str(marks[0]["cell_id"])
+    expect(tab.locator(".wbv-tagline", has_text="halo")).to_have_count(1)
+    _no_exception(tab)
