@@ -1,11 +1,12 @@
 """Time the Compare page: how long until the first grid images are loaded in headless Chromium.
 
-    .venv/bin/python scripts/bench_ui.py [--db runs/bench/store/workbench.db] [--loads 3] [--images 8]
+    .venv/bin/python scripts/bench_ui.py [--db runs/bench/store/workbench.db] [--loads 3] [--images 8] [--warm-cache]
 
 Starts ``workbench ui`` on the store (build one with
 ``scripts/build_bench_store.py``) on a free port of 127.0.0.1, loads the
 Compare page once to warm the app, then loads it ``--loads`` times more, each
-in a fresh browser context (empty cache), and measures from the navigation's
+in a fresh browser context (empty cache; with ``--warm-cache`` all in one
+context whose cache is kept, as a user reloading the page), and measures from the navigation's
 start until ``--images`` grid images have finished loading (checked every
 animation frame: an ``<img>`` of the grid, or a viewer cell whose
 ``/files/`` image has arrived). Prints one JSON line: every time, the median, the store's
@@ -65,17 +66,25 @@ def start_app(db: Path, port: int) -> subprocess.Popen:
             time.sleep(0.3)
 
 
-def time_load(browser, url: str, wanted: int, timeout_s: float) -> float:
-    """Seconds from navigation start until ``wanted`` grid images are loaded, in a fresh context."""
-    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+def time_load(browser, url: str, wanted: int, timeout_s: float, context=None) -> float:
+    """Seconds from navigation start until ``wanted`` grid images are loaded.
+
+    In a fresh context (empty browser cache) unless ``context`` is given: then
+    in a new tab of it, with what earlier loads left in its cache (the app's
+    scripts, the files route's immutable images), as a user reloading the page.
+    """
+    own = context is None
+    context = context or browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
     try:
-        page = context.new_page()
         page.goto(url, wait_until="commit")
         handle = page.wait_for_function(WAIT_JS, arg=[ST_IMAGES, wanted], polling="raf",
                                         timeout=timeout_s * 1000)
         return handle.json_value() / 1000.0
     finally:
-        context.close()
+        page.close()
+        if own:
+            context.close()
 
 
 def cell_count(db: Path) -> int:
@@ -93,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=8, help="grid images to wait for (default 8)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds one load may take (default 60)")
     parser.add_argument("--url-path", default="/", help="the page to load (default /: Compare)")
+    parser.add_argument("--warm-cache", action="store_true",
+                        help="load every time in one browser context (its cache kept), not in a fresh one each time")
     args = parser.parse_args(argv)
     if not args.db.exists():
         raise SystemExit(f"{args.db} does not exist: run scripts/build_bench_store.py first")
@@ -106,8 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
             try:
-                warm = time_load(browser, url, args.images, args.timeout)  # the app's first run: not counted
-                times = [time_load(browser, url, args.images, args.timeout) for _ in range(args.loads)]
+                shared = browser.new_context(viewport={"width": 1600, "height": 1000}) if args.warm_cache else None
+                # the app's first run: not counted
+                warm = time_load(browser, url, args.images, args.timeout, shared)
+                times = [time_load(browser, url, args.images, args.timeout, shared) for _ in range(args.loads)]
             finally:
                 browser.close()
     finally:
@@ -116,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
-    print(json.dumps({"cells": cell_count(args.db), "images": args.images, "warmup_s": round(warm, 3),
+    print(json.dumps({"cells": cell_count(args.db), "images": args.images, "browser_cache": "kept" if args.warm_cache
+                      else "empty", "warmup_s": round(warm, 3),
                       "loads_s": [round(t, 3) for t in times], "median_s": round(statistics.median(times), 3)}))
     return 0
 

@@ -330,3 +330,36 @@ def test_vectorised_cells_show_vector_frames_svg_and_gif(app_store):
     assert_no_exception(at)
     assert any("Strokes (SVG)" in m.value for m in at.markdown)
     assert any("Drawing order (GIF)" in m.value for m in at.markdown)
+
+
+def test_columns_from_distinct_settings_match_the_grid_of_every_cell():
+    from workbench.grid import build_grid, grid_columns, with_columns
+
+    cells = [_cell(1, resolution=424), _cell(2, resolution=848), _baseline(3),
+             _cell(4, "img2", resolution=424), _cell(5, "img2", resolution=848, mask_mode="hard")]
+    names = ("method", "sketch_checkpoint", "mask_checkpoint", "resolution", "mask_mode", "softctr", "gamma",
+             "merge", "background", "precision", "vectorize", "profile", "baseline_params")
+    configs = list({tuple(c[n] for n in names): {n: c[n] for n in names} for c in cells}.values())
+    for axes, fixed in ((["resolution"], {"mask_mode": "soft"}), (["resolution", "mask_mode"], {})):
+        whole = build_grid(cells, axes, fixed)
+        columns = grid_columns(configs, axes, fixed)
+        assert [(c.key, c.letter, c.settings) for c in columns] == [(c.key, c.letter, c.settings) for c in whole.columns]
+    # a page of one image gets every column of the grid, empty where it has no cell
+    page = with_columns(build_grid([c for c in cells if c["image_sha256"] == "img2"], ["resolution"]),
+                        grid_columns(configs, ["resolution"]))
+    assert [c.label for c in page.columns] == ["424", "848", "canny"] and page.rows[0].cells[("canny",)] is None
+
+
+def test_the_page_reads_only_its_images_not_every_cell(app_store, monkeypatch):
+    from core.store.store import Store
+
+    def every_cell(*args, **kwargs):
+        raise AssertionError("the page read every cell")
+
+    monkeypatch.setattr(Store, "results", every_cell)
+    at = app_test()
+    assert_no_exception(at)
+    assert len(_viewer(at)["rows"]) == 3
+    at.radio(key="cmp_filter_pref").set_value("marked").run()  # a few rows: only those images are read
+    assert_no_exception(at)
+    assert _viewer(at)["rows"] == []

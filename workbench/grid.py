@@ -282,6 +282,34 @@ def build_grid(cells: list[dict], axes: list[str], fixed: dict[str, str] | None 
     return Grid(list(axes), fixed, cols, ordered, hidden)
 
 
+def grid_columns(configs: list[dict], axes: list[str], fixed: dict[str, str] | None = None,
+                 columns: list[str] | None = None) -> list[Column]:
+    """The grid's columns made from the distinct settings of its cells (``Store.cell_configs``), not the cells.
+
+    The same columns, in the same order with the same letters and shared
+    settings, as :func:`build_grid` makes from every cell: the columns of one
+    page of rows are those of the whole grid.
+    """
+    fixed = dict(fixed or {})
+    kept = [c for c in configs if matches(c, fixed)]
+    baselines = {c["method"] for c in kept if c.get("method") not in (None, "checkpoint")}
+    members: dict[tuple[str, ...], list[dict]] = {}
+    for config in kept:
+        key = column_key(config, axes)
+        if columns is None or column_label(key) in columns:
+            members.setdefault(key, []).append(config)
+    keys = sorted(members, key=lambda k: _column_order(k, baselines))
+    return [Column(key, column_label(key), _letter(i), _shared_settings(members[key])) for i, key in enumerate(keys)]
+
+
+def with_columns(grid: Grid, columns: list[Column]) -> Grid:
+    """``grid`` (one page of rows) with the whole grid's ``columns``: a row has ``None`` where it lacks a cell."""
+    keys = [c.key for c in columns]
+    for row in grid.rows:
+        row.cells = {key: row.cells.get(key) for key in keys}
+    return Grid(grid.axes, grid.fixed, list(columns), grid.rows, grid.hidden)
+
+
 def _letter(i: int) -> str:
     """The ``i``-th column letter (0 -> A, 25 -> Z, 26 -> AA)."""
     letters = ""

@@ -93,3 +93,67 @@ def weights_catalog() -> list[dict]:
             continue
         out.append(describe_weight(str(path), info.st_size, info.st_mtime_ns))
     return out
+
+
+# Facts of a sweep's cells, cached across reruns and sessions until the cells change (``Store.cells_stamp``):
+# a page load then reads only its page of images, never every cell.
+
+
+def sweeps_and_stamp(store: Store) -> tuple[list[dict], tuple]:
+    """The sweeps (as :meth:`Store.sweeps`) and a stamp that changes whenever cells are added or finish.
+
+    Cells finish only while their sweep runs. With no sweep running, the
+    cells' count and last id and the sweeps' statuses say all, and the sweeps'
+    counts (a join over every cell) are read once per stamp; while one runs,
+    the counts are read afresh and are part of the stamp.
+    """
+    store.refresh_statuses()
+    states = store.sweep_states()
+    stamp = (*store.cells_stamp(), tuple((s["id"], s["status"], s["finished_at"]) for s in states))
+    if any(s["status"] == "running" for s in states):
+        sweeps = store.sweeps()
+        return sweeps, (*stamp, tuple((s["id"], s["done"], s["failed"]) for s in sweeps))
+    return sweep_list(store, str(store.path), stamp), stamp
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def sweep_list(_store: Store, path: str, stamp: tuple) -> list[dict]:
+    """:meth:`Store.sweeps`, once per state of the store's sweeps and cells (none running)."""
+    return _store.sweeps()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def test_sets(_store: Store, path: str, sweep_id: int | None, stamp: tuple) -> list[str]:
+    """:meth:`Store.test_sets`, once per state of the store's cells."""
+    return _store.test_sets(sweep_id)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def cell_configs(_store: Store, path: str, sweep_id: int | None, test_set: str | None, stamp: tuple) -> list[dict]:
+    """:meth:`Store.cell_configs`, once per state of the store's cells."""
+    return _store.cell_configs(sweep_id, test_set)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def image_total(_store: Store, path: str, sweep_id: int | None, test_set: str | None, configs: list[dict] | None,
+                stamp: tuple) -> int:
+    """How many images have a cell with one of ``configs`` (None: any cell), once per state of the store's cells."""
+    return _store.config_image_page(sweep_id, configs, 0, 0, test_set)[1]
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def hidden_cells(_store: Store, path: str, sweep_id: int | None, test_set: str | None, kept: list[dict],
+                 axes: list[str], stamp: tuple) -> int:
+    """:func:`workbench.views.hidden_cells`, once per state of the store's cells."""
+    from workbench.views import hidden_cells as count
+
+    return count(_store, sweep_id, test_set, kept, axes)
+
+
+@st.cache_data(max_entries=16, show_spinner="Ordering every row of the grid…")
+def row_order(_store: Store, path: str, sweep_id: int | None, test_set: str | None, grid_args: tuple,
+              by_disagreement: bool, stamp: tuple) -> list[str]:
+    """:func:`workbench.views.ordered_row_keys`, once per state of the store's cells."""
+    from workbench.views import ordered_row_keys
+
+    return ordered_row_keys(_store, sweep_id, test_set, grid_args, by_disagreement)

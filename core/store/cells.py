@@ -7,6 +7,9 @@ from core.store.schema import IMAGE_ORDER_INDEX, now
 # The cell columns that name output files (relative to the store's folder); the file route serves only these.
 FILE_COLUMNS = ("sketch_path", "thumb_path", "cropped_path", "mask_path", "npz_path", "svg_path", "gif_path",
                 "vector_path")
+# The cell columns that hold its settings (what the Compare page's axes are made of).
+CONFIG_COLUMNS = ("method", "sketch_checkpoint", "mask_checkpoint", "resolution", "mask_mode", "softctr", "gamma",
+                  "merge", "background", "precision", "vectorize", "profile", "baseline_params")
 
 
 class CellRecords:
@@ -179,3 +182,82 @@ class CellRecords:
     def cell_count(self) -> int:
         """How many cells the store holds (any status)."""
         return self.query("SELECT count(*) AS n FROM cells")[0]["n"]
+
+    # ------------------------------------------------------------------ the Compare page's facts and pages
+
+    def cells_stamp(self) -> tuple[int, int | None]:
+        """``(count, last id)`` of the cells: changes whenever cells are added (cheap: no table scan).
+
+        Cells finish only within sweeps, so with the sweeps' done/failed counts
+        (:meth:`sweeps`) it tells when facts cached about the cells go stale.
+        """
+        row = self.query("SELECT count(*) AS n, max(id) AS last FROM cells")[0]
+        return row["n"], row["last"]
+
+    def test_sets(self, sweep_id: int | None) -> list[str]:
+        """The distinct test sets of a sweep's cells (None: of the whole store), ``""`` for none, sorted."""
+        where, params = self._image_filter(sweep_id, None)
+        rows = self.query(f"SELECT DISTINCT coalesce(c.test_set, '') AS t FROM cells c WHERE {where}", params)
+        return sorted(r["t"] for r in rows)
+
+    def cell_configs(self, sweep_id: int | None, test_set: str | None = None) -> list[dict]:
+        """The distinct settings (:data:`CONFIG_COLUMNS`) of a sweep's cells, each with its ``cells`` and ``images``.
+
+        One row per combination (a handful, however many cells): what the
+        Compare page's axis, fixed-value and preset choices are made from,
+        without reading every cell.
+        """
+        where, params = self._image_filter(sweep_id, test_set)
+        columns = ", ".join(f"c.{name}" for name in CONFIG_COLUMNS)
+        return self.query(
+            f"SELECT {columns}, count(*) AS cells, count(DISTINCT c.image_sha256) AS images "
+            f"FROM cells c WHERE {where} GROUP BY {columns}",
+            params,
+        )
+
+    def config_image_page(self, sweep_id: int | None, configs: list[dict] | None, limit: int, offset: int = 0,
+                          test_set: str | None = None, count: bool = True) -> tuple[list[dict], int | None]:
+        """:meth:`image_page` over only the cells with one of ``configs``' settings (None: any settings).
+
+        ``count=False`` skips counting every image (the total is then None).
+        """
+        where, params = self._image_filter(sweep_id, test_set)
+        match, more = self._config_filter(configs)
+        where, params = f"{where} AND {match}", (*params, *more)
+        rows = self.query(
+            "SELECT c.image_sha256, c.image_name, c.test_set, count(*) AS cells "
+            f"FROM cells c INDEXED BY {IMAGE_ORDER_INDEX} WHERE {where} "
+            "GROUP BY c.test_set, c.image_name, c.image_sha256 "
+            "ORDER BY c.test_set, c.image_name, c.image_sha256 LIMIT ? OFFSET ?",
+            (*params, int(limit), max(0, int(offset))),
+        )
+        if not count:
+            return rows, None
+        total = self.query(f"SELECT count(DISTINCT c.image_sha256) AS n FROM cells c WHERE {where}", params)[0]["n"]
+        return rows, total
+
+    @staticmethod
+    def _config_filter(configs: list[dict] | None) -> tuple[str, tuple]:
+        """The WHERE clause (over ``cells c``) that keeps cells with one of ``configs``' settings."""
+        if configs is None:
+            return "1", ()
+        if not configs:
+            return "0", ()
+        one = "(" + " AND ".join(f"c.{name} IS ?" for name in CONFIG_COLUMNS) + ")"
+        params = tuple(config.get(name) for config in configs for name in CONFIG_COLUMNS)
+        return "(" + " OR ".join([one] * len(configs)) + ")", params
+
+    def images_of_cells(self, cell_ids: list[int]) -> set[str]:
+        """The image hashes of these cells."""
+        found: set[str] = set()
+        ids = list(cell_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r["image_sha256"] for r in self.query(
+                f"SELECT DISTINCT image_sha256 FROM cells WHERE id IN ({marks})", chunk))
+        return found
+
+    def sweep_states(self) -> list[dict]:
+        """Each sweep's id, status and finish time, without counting its cells (cheap: a cache key)."""
+        return self.query("SELECT id, status, finished_at FROM sweeps ORDER BY id")

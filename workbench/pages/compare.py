@@ -27,7 +27,7 @@ from workbench import state
 from workbench.cell_dialog import open_cell, show_open_cell
 from workbench.tagging import label_vocabulary
 from workbench.viewer import viewer, viewer_data
-from workbench.views import row_disagreement
+from workbench.views import grid_of_images, grid_page, kept_configs, row_disagreement
 from workbench.widgets import pick_sweep
 
 log = logging.getLogger(__name__)
@@ -39,39 +39,81 @@ ALL = "(all)"
 
 
 def render() -> None:
-    """Draw the page."""
+    """Draw the page.
+
+    Only the page's images and their cells are read: the sidebar's choices
+    come from the distinct settings of the sweep's cells (cached until the
+    cells change) and the rows from one ``LIMIT``/``OFFSET`` page of images.
+    Every cell is read only for the filters and sort that need all of them
+    (rows without a mark, the most disagreeing first).
+    """
     st.title("Compare")
     store = state.store()
     state.show_flash()
-    sweep_id = pick_sweep(st.sidebar, store.sweeps(), "cmp_sweep")
-    cells = store.results(sweep_id)
-    if not cells:
+    sweeps, stamp = state.sweeps_and_stamp(store)
+    sweep_id = pick_sweep(st.sidebar, sweeps, "cmp_sweep")
+    path = str(store.path)
+    sets = state.test_sets(store, path, sweep_id, stamp)
+    if not sets:
         st.info("No results yet. Start a sweep on the **Sweeps** page or with `workbench sweep ...`.")
         return
-    test_sets = sorted({c["test_set"] or "" for c in cells})
-    test_set = st.sidebar.selectbox("Test set", [ALL, *test_sets], key="cmp_test_set")
-    if test_set != ALL:
-        cells = [c for c in cells if (c["test_set"] or "") == test_set]
+    test_set = st.sidebar.selectbox("Test set", [ALL, *sets], key="cmp_test_set")
+    test_set = None if test_set == ALL else test_set
+    configs = state.cell_configs(store, path, sweep_id, test_set, stamp)
 
-    _presets(G.presets(cells, store.checkpoints()))
-    axes, fixed = _axes(cells)
-    all_columns = [c.label for c in G.build_grid(cells, axes, fixed).columns]
+    _presets(G.presets(configs, store.checkpoints()))
+    axes, fixed = _axes(configs)
+    all_columns = [c.label for c in G.grid_columns(configs, axes, fixed)]
     shown = _column_filter(axes, all_columns)
-    grid = G.build_grid(cells, axes, fixed, shown)
-    if not grid.columns:
+    columns = G.grid_columns(configs, axes, fixed, shown)
+    if not columns:
         st.warning("No cells match these settings; pick other columns or fixed values.")
         return
-    comparison = comparison_key(axes, fixed, [c.label for c in grid.columns])
+    comparison = comparison_key(axes, fixed, [c.label for c in columns])
     mine = {p["row_key"]: p for p in store.preferences(comparison=comparison, author=state.author())}
     tags_by_cell: dict[int, list[dict]] = {}
     for tag in store.tags():
         tags_by_cell.setdefault(tag["cell_id"], []).append(tag)
 
-    rows = _filters(grid.rows, tags_by_cell, set(mine), store.labels())
+    labels, preference = _filters(tags_by_cell, store.labels())
     label_vocabulary(store)
-    if grid.hidden:
-        st.caption(f"{grid.hidden} cells share a slot with another cell and are hidden; fix more axes to see them.")
-    page_rows, page_label = _pagination(_sorted_rows(rows))
+    kept = kept_configs(configs, axes, fixed, shown)
+    hidden = state.hidden_cells(store, path, sweep_id, test_set, kept, axes, stamp)
+    if hidden:
+        st.caption(f"{hidden} cells share a slot with another cell and are hidden; fix more axes to see them.")
+    order = st.sidebar.radio("Sort rows", SORTS, key="cmp_sort",
+                             help="Disagreement: mean pixel difference between the row's outputs (thumbnails).")
+    grid_args = (axes, fixed, shown)
+    if not labels and preference == "all" and order == SORTS[0]:
+        # The usual view: one page of images straight from the store.
+        only = None if len(kept) == len(configs) else kept
+        total = state.image_total(store, path, sweep_id, test_set, only, stamp)
+        size, offset, page_label = _pagination(total)
+        grid = grid_page(store, sweep_id, test_set, only, grid_args, columns, size, offset)
+        page_rows = grid.rows
+    elif labels or preference == "marked":
+        # A few rows: read only the images with those labels or marks.
+        images = None
+        if labels:
+            images = store.images_of_cells([i for i, tags in tags_by_cell.items()
+                                            if any(t["label"] in labels for t in tags)])
+        if preference == "marked":
+            images = set(mine) if images is None else images & set(mine)
+        grid = grid_of_images(store, sweep_id, test_set, images, grid_args, columns)
+        rows = _sorted_rows(G.filter_rows(grid.rows, tags_by_cell, labels, set(mine), preference), order)
+        size, offset, page_label = _pagination(len(rows))
+        page_rows = rows[offset : offset + size]
+    else:
+        # Rows not marked, or the most disagreeing first: the order of every row is worked out once (every cell
+        # is read) and kept until the cells change; each page then reads only its own images.
+        keys = state.row_order(store, path, sweep_id, test_set, grid_args, order != SORTS[0], stamp)
+        if preference == "unmarked":
+            keys = [k for k in keys if k not in mine]
+        size, offset, page_label = _pagination(len(keys))
+        page_keys = keys[offset : offset + size]
+        grid = grid_of_images(store, sweep_id, test_set, set(page_keys), grid_args, columns)
+        found = {row.key: row for row in grid.rows}
+        page_rows = [found[k] for k in page_keys if k in found]
     _draw_grid(grid, page_rows, mine, tags_by_cell, page_label)
     show_open_cell()
 
@@ -134,39 +176,37 @@ def _column_filter(axes: list[str], options: list[str]) -> list[str]:
     return st.sidebar.multiselect("Show columns", options, key="cmp_columns")
 
 
-def _filters(rows: list[G.Row], tags_by_cell: dict, marked: set[str], vocabulary: list[str]) -> list[G.Row]:
-    """The rows left by the sidebar's label and preference filters."""
+def _filters(tags_by_cell: dict, vocabulary: list[str]) -> tuple[list[str], str]:
+    """The sidebar's row filters: the labels a row must have (any of them) and ``all``/``marked``/``unmarked``."""
     used = sorted({t["label"] for tags in tags_by_cell.values() for t in tags if t["label"]})
     labels = st.sidebar.multiselect("Rows with label", sorted(set(vocabulary) | set(used)), key="cmp_filter_labels")
     preference = st.sidebar.radio("Preference", ["all", "marked", "unmarked"], horizontal=True,
                                   key="cmp_filter_pref",
                                   format_func={"all": "all rows", "marked": "marked", "unmarked": "not marked"}.get)
-    return G.filter_rows(rows, tags_by_cell, labels, marked, preference)
+    return labels, preference
 
 
-def _sorted_rows(rows: list[G.Row]) -> list[G.Row]:
-    """The rows in the order chosen in the sidebar: by name, or the most disagreeing first."""
-    order = st.sidebar.radio("Sort rows", SORTS, key="cmp_sort",
-                             help="Disagreement: mean pixel difference between the row's outputs (thumbnails).")
+def _sorted_rows(rows: list[G.Row], order: str) -> list[G.Row]:
+    """The rows in ``order``: by name, or the most disagreeing first."""
     if order == SORTS[0]:
         return rows
     store = state.store()
     return sorted(rows, key=lambda row: row_disagreement(store, row), reverse=True)
 
 
-def _pagination(rows: list[G.Row]) -> tuple[list[G.Row], str]:
-    """The rows of the page chosen above the grid."""
+def _pagination(total: int) -> tuple[int, int, str]:
+    """The page chosen above the grid, of ``total`` rows: ``(size, offset, label)``."""
     left, right, info = st.columns([1, 1, 3])
     size = left.selectbox("Rows per page", PAGE_SIZES, index=1, key="cmp_page_size")
-    pages = max(1, -(-len(rows) // size))
+    pages = max(1, -(-total // size))
     if not 1 <= st.session_state.get("cmp_page", 1) <= pages:
         st.session_state["cmp_page"] = 1
-    page = right.number_input("Page", min_value=1, max_value=pages, step=1, key="cmp_page")
-    page_rows, pages = G.paginate(rows, int(page), size)
-    first = (int(page) - 1) * size
-    label = f"rows {first + 1}-{first + len(page_rows)} of {len(rows)}" if page_rows else "no rows"
-    info.caption(f"{len(rows)} images · page {int(page)} of {pages}")
-    return page_rows, label
+    page = min(max(1, int(right.number_input("Page", min_value=1, max_value=pages, step=1, key="cmp_page"))), pages)
+    offset = (page - 1) * size
+    shown = max(0, min(size, total - offset))
+    label = f"rows {offset + 1}-{offset + shown} of {total}" if shown else "no rows"
+    info.caption(f"{total} images · page {page} of {pages}")
+    return size, offset, label
 
 
 # --------------------------------------------------------------------------- the grid
