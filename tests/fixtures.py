@@ -9,6 +9,7 @@ collecting a test module stays cheap.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
 import io
 import os
@@ -356,3 +357,79 @@ def assert_no_exception(at) -> None:
     """Fail with the exception text when a Streamlit run raised."""
     if len(at.exception):
         pytest.fail("app raised: " + "\n".join(e.value for e in at.exception))
+
+
+# --------------------------------------------------------------------------- a running app, a browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_ui(db: Path, env: dict, log_dir: Path, timeout: float = 90):
+    """``workbench ui --db DB`` on a free port in its own session; yields its URL, kills the group at the end."""
+    import signal
+    import urllib.request
+
+    port = free_port()
+    log = open(log_dir / "ui.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "core.cli.main", "ui", "--db", str(db), "--port", str(port)],
+                            env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                pytest.fail("workbench ui did not start: " + Path(log.name).read_text()[-2000:])
+            time.sleep(0.3)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        log.close()
+
+
+@contextlib.contextmanager
+def chromium_browser():
+    """Headless system Chromium driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def new_tab(browser, width: int = 1500, height: int = 1000):
+    """A page in a fresh browser context (own cache and cookies), closed at the end."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        yield page
+    finally:
+        context.close()

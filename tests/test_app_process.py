@@ -12,16 +12,14 @@ import urllib.request
 import psutil
 import pytest
 
+from tests.fixtures import free_port
+
 pytest.importorskip("streamlit")
 
 START_TIMEOUT = 120  # seconds for the Streamlit server to answer (a cold start on a busy 2-core machine)
 STOP_TIMEOUT = 10  # what the issue asks: nothing left within 10 s
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _answers_http(port: int) -> bool:
@@ -51,7 +49,7 @@ def _family(pid: int) -> list[psutil.Process]:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_ui_stops_on_signal_leaving_no_process_and_no_port(sig, cli_cmd, cli_env, tmp_path):
     """Start ``workbench ui``, wait for HTTP, signal the workbench process: within 10 s nothing listens or runs."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([*cli_cmd, "ui", "--port", str(port), "--db", str(tmp_path / "store.db")],
                             cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     family: list[psutil.Process] = []

@@ -13,26 +13,31 @@ that no page makes the browser fetch anything from outside 127.0.0.1.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 import pytest
 
-from tests.fixtures import REPO_ROOT, make_photo, run_cli, run_sweep_quietly, wait_for, worker_env, write_image
+from tests.fixtures import (
+    CHROMIUM,
+    REPO_ROOT,
+    chromium_browser,
+    make_photo,
+    new_tab,
+    run_cli,
+    run_sweep_quietly,
+    running_ui,
+    wait_for,
+    worker_env,
+    write_image,
+)
 from tests.test_browser_viewer import CELLS, CELLS_DRAWN
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
 SCREENSHOT = REPO_ROOT / "docs" / "compare-zoom.png"
 
 pytestmark = [
@@ -98,65 +103,30 @@ def store(swept, tmp_path_factory):
     return small, env, real["sweep_id"], summary.sweep_id
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(store, tmp_path_factory):
     """``workbench ui --db DB --port FREE`` in its own session; killed (whole group) at the end."""
     small, env, _, _ = store
-    env = dict(env, WORKBENCH_USER="browser")
-    port = _free_port()
-    log = open(tmp_path_factory.mktemp("ui") / "ui.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli.main", "ui", "--db", str(small.db), "--port", str(port)],
-                            env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            log.close()
-            pytest.fail("workbench ui did not start: " + Path(log.name).read_text()[-2000:])
-        time.sleep(0.3)
-    yield url
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
-    log.close()
+    with running_ui(small.db, dict(env, WORKBENCH_USER="browser"), tmp_path_factory.mktemp("ui")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium_browser() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
+    with new_tab(browser) as tab:
+        yield tab
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _drawn(page, at_least: int, timeout: float = 30_000) -> None:
+def _drawn(page, at_least: int, timeout: float = 60_000) -> None:
     """Wait until the grid viewer has drawn the first ``at_least`` cells."""
     page.wait_for_function(CELLS_DRAWN, arg=at_least, timeout=timeout)
 

@@ -7,22 +7,10 @@ mode go to ``docs/viewer-<mode>.png``.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
 
-from tests.fixtures import REPO_ROOT, wait_for, worker_env
+from tests.fixtures import CHROMIUM, REPO_ROOT, chromium_browser, new_tab, running_ui, wait_for, worker_env
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
 DOCS = REPO_ROOT / "docs"
 MODES = ("side by side", "slider", "flicker", "difference", "overlay")
 
@@ -57,51 +45,20 @@ def viewer_store(swept, tmp_path_factory):
 def viewer_server(viewer_store, tmp_path_factory):
     """``workbench ui`` on the copy, in its own session; killed (whole group) at the end."""
     env = worker_env(WORKBENCH_WEIGHTS=str(viewer_store.weights), WORKBENCH_USER="browser")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(tmp_path_factory.mktemp("ui") / "ui.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli.main", "ui", "--db", str(viewer_store.db), "--port",
-                             str(port)], env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            log.close()
-            pytest.fail("workbench ui did not start: " + Path(log.name).read_text()[-2000:])
-        time.sleep(0.3)
-    yield url
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
-    log.close()
+    with running_ui(viewer_store.db, env, tmp_path_factory.mktemp("ui")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def chromium():
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium_browser() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def tab(chromium):
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
+    with new_tab(chromium, width=1400) as page:
+        yield page
 
 
 def _open(page, url: str) -> None:

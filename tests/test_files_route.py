@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures import make_test_set, run_sweep_quietly
+from tests.fixtures import free_port, make_test_set, run_sweep_quietly
 
 pytest.importorskip("uvicorn")
 
@@ -92,7 +92,7 @@ def route_server(db: Path):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WORKBENCH_DB", str(db))
-        server = uvicorn.Server(uvicorn.Config(Starlette(routes=routes()), host="127.0.0.1", port=_free_port(),
+        server = uvicorn.Server(uvicorn.Config(Starlette(routes=routes()), host="127.0.0.1", port=free_port(),
                                                log_level="warning", lifespan="off"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
@@ -299,14 +299,6 @@ def test_a_store_made_before_gains_the_paging_index(tmp_path):
 # --------------------------------------------------------------------------- the real server
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_workbench_ui_serves_file_urls_beside_the_app(baseline_store, cli_cmd, cli_env, tmp_path):
     """``workbench ui --db`` answers the app and ``/files/...`` on one port."""
@@ -314,7 +306,7 @@ def test_workbench_ui_serves_file_urls_beside_the_app(baseline_store, cli_cmd, c
 
     cell = _done_cells(baseline_store)[0]
     url = file_url(baseline_store.parent, cell["sketch_path"])
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([*cli_cmd, "ui", "--port", str(port), "--db", str(baseline_store)], cwd=tmp_path,
                             env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -52,13 +52,7 @@ class CellRecords:
         return rows
 
     def _cells_by_key(self, keys: list[str]) -> dict[str, dict]:
-        found: dict[str, dict] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self.db.query(f"SELECT * FROM cells WHERE cell_key IN ({marks})", chunk):
-                found[row["cell_key"]] = row
-        return found
+        return {row["cell_key"]: row for row in self.query_in("SELECT * FROM cells WHERE cell_key IN ({marks})", keys)}
 
     def finish_cells(self, updates: list[tuple[str, dict]]) -> None:
         """Record finished cells (``(cell_key, fields)`` pairs) in one transaction."""
@@ -92,13 +86,8 @@ class CellRecords:
 
     def finished_cell_keys(self, keys: list[str]) -> set[str]:
         """Which of these cell keys the store holds as done or failed (cached: a sweep will not compute them)."""
-        found: set[str] = set()
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(r["cell_key"] for r in self.query(
-                f"SELECT cell_key FROM cells WHERE status IN ('done', 'failed') AND cell_key IN ({marks})", chunk))
-        return found
+        return {r["cell_key"] for r in self.query_in(
+            "SELECT cell_key FROM cells WHERE status IN ('done', 'failed') AND cell_key IN ({marks})", keys)}
 
     def measured_seconds(self) -> list[dict]:
         """Mean seconds of done cells per (method, sketch_sha256, resolution, device), with how many were timed."""
@@ -249,14 +238,8 @@ class CellRecords:
 
     def images_of_cells(self, cell_ids: list[int]) -> set[str]:
         """The image hashes of these cells."""
-        found: set[str] = set()
-        ids = list(cell_ids)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(r["image_sha256"] for r in self.query(
-                f"SELECT DISTINCT image_sha256 FROM cells WHERE id IN ({marks})", chunk))
-        return found
+        return {r["image_sha256"] for r in self.query_in(
+            "SELECT DISTINCT image_sha256 FROM cells WHERE id IN ({marks})", cell_ids)}
 
     def sweep_states(self) -> list[dict]:
         """Each sweep's id, status and finish time, without counting its cells (cheap: a cache key)."""

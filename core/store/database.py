@@ -113,6 +113,19 @@ class Database:
         """Run a read query and return rows as dicts."""
         return list(self.db.query(sql, params))
 
+    def query_in(self, sql: str, values: list, chunk: int = 500) -> list[dict]:
+        """Run ``sql`` whose ``{marks}`` is an ``IN (...)`` list, over ``values`` in chunks.
+
+        SQLite caps the number of parameters of one statement, so long lists are
+        asked for ``chunk`` at a time; the rows of all chunks are returned in order.
+        """
+        rows: list[dict] = []
+        values = list(values)
+        for start in range(0, len(values), chunk):
+            part = values[start : start + chunk]
+            rows += self.query(sql.format(marks=",".join("?" * len(part))), part)
+        return rows
+
     # ------------------------------------------------------------------ paths
 
     def relative(self, path: str | os.PathLike | None) -> str | None:
