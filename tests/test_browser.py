@@ -198,8 +198,8 @@ def test_nothing_is_fetched_from_outside_this_machine(server, browser, store):
     context = browser.new_context(viewport={"width": 1500, "height": 1000})
     requested: list[str] = []
     context.on("request", lambda request: requested.append(request.url))
-    # Recorded above; refused here, so a test machine with internet access does not reach out either.
-    context.route(lambda url: not _local(url), lambda route: route.abort())
+    # Every request and websocket is recorded (not intercepted: routing would turn the browser's cache off
+    # and change how the page loads); any that leaves the machine fails the test below.
     context.add_init_script(RECORD_ICON_HREFS)
     page = context.new_page()
     page.set_default_timeout(30_000)
@@ -219,7 +219,7 @@ def test_nothing_is_fetched_from_outside_this_machine(server, browser, store):
             expect(page.locator('[data-testid="stSidebarNavLink"] [data-testid="stIconMaterial"]').first
                    ).to_be_visible()
             if not path:  # the Compare page: the viewer, its zoom and compare modes, and the cell dialog
-                _drawn(page, 4)
+                page.wait_for_selector(CELLS)
                 _select(page, "cmp_sweep", f"#{store[0].sweep_id} small")  # every row has two done cells
                 _drawn(page, 4)
                 box = page.locator(CELLS).first.bounding_box()
