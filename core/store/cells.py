@@ -127,16 +127,7 @@ class CellRecords:
         dicts. ``LIMIT``/``OFFSET`` run over the index on that order, so a page
         costs about the same on a large store as on a small one.
         """
-        where, params = self._image_filter(sweep_id, test_set)
-        rows = self.query(
-            "SELECT c.image_sha256, c.image_name, c.test_set, count(*) AS cells "
-            f"FROM cells c INDEXED BY {IMAGE_ORDER_INDEX} WHERE {where} "
-            "GROUP BY c.test_set, c.image_name, c.image_sha256 "
-            "ORDER BY c.test_set, c.image_name, c.image_sha256 LIMIT ? OFFSET ?",
-            (*params, int(limit), max(0, int(offset))),
-        )
-        total = self.query(f"SELECT count(DISTINCT c.image_sha256) AS n FROM cells c WHERE {where}", params)[0]["n"]
-        return rows, total
+        return self.config_image_page(sweep_id, None, limit, offset, test_set)
 
     def image_cells(self, sweep_id: int | None, image_shas: list[str]) -> list[dict]:
         """The cells of these images (in sweep ``sweep_id``, or all), shaped as :meth:`results` returns them."""
