@@ -6,11 +6,13 @@ Starts ``workbench ui`` on the store (build one with
 ``scripts/build_bench_store.py``) on a free port of 127.0.0.1, loads the
 Compare page once to warm the app, then loads it ``--loads`` times more, each
 in a fresh browser context (empty cache; with ``--warm-cache`` all in one
-context whose cache is kept, as a user reloading the page), and measures from the navigation's
-start until ``--images`` grid images have finished loading (checked every
-animation frame: an ``<img>`` of the grid, or a viewer cell whose
-``/files/`` image has arrived). Prints one JSON line: every time, the median, the store's
-cell count. Timing lives here, never in the unit tests.
+context whose cache is kept, as a user reloading the page), and measures from
+the navigation's start until ``--images`` viewer cells have an image drawn
+(checked every animation frame). Then it does the same with a Streamlit page
+that holds only a title (the floor: what any Streamlit page costs on this
+machine) unless ``--no-floor``. Prints one JSON line: every time, the medians,
+the time above the floor, the store's cell count. Timing lives here, never in
+the unit tests.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -29,18 +32,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 CHROMIUM = "/usr/bin/chromium"
-# Grid images: Streamlit image elements in the page body (the page before the viewer), or the viewer's cells,
-# which draw on canvases from images fetched at /files/...: there an image counts once its cell is on the page
-# and its file has arrived (Resource Timing), whichever comes later, plus the frame that draws it.
+# Grid images: Streamlit image elements in the page body (a page without the viewer), or the viewer's cells, which
+# mark themselves ``data-loaded="true"`` once an image is drawn on their canvas.
 ST_IMAGES = '[data-testid="stMain"] [data-testid="stImage"] img'
 WAIT_JS = """([selector, wanted]) => {
     const done = [...document.querySelectorAll(selector)].filter(i => i.complete && i.naturalWidth > 0);
-    if (done.length >= wanted) return performance.now();
-    const cells = document.querySelectorAll('[data-testid="viewer-cell"]').length;
-    const files = performance.getEntriesByType('resource')
-        .filter(e => e.name.includes('/files/') && e.responseEnd > 0);
-    return cells >= wanted && files.length >= wanted ? performance.now() : false;
+    const cells = document.querySelectorAll('[data-testid="viewer-cell"][data-loaded="true"]');
+    return done.length >= wanted || cells.length >= wanted ? performance.now() : false;
 }"""
+# The floor: a Streamlit page holding only a title, served the same way, timed until the title is drawn.
+FLOOR_APP = 'import streamlit as st\n\nst.title("Floor")\n'
+FLOOR_JS = """([selector, wanted]) => document.querySelector('[data-testid="stMain"] h1') ? performance.now() : false"""
 
 
 def free_port() -> int:
@@ -50,10 +52,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(db: Path, port: int) -> subprocess.Popen:
-    """``workbench ui`` on ``db``, answering on ``port`` (waits for its health check, up to 2 minutes)."""
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli.main", "ui", "--port", str(port), "--db", str(db)],
-                            cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start_app(command: list[str], port: int) -> subprocess.Popen:
+    """Run ``command`` (a Streamlit server on ``port``) from the repository root; wait for its health check (2 min)."""
+    proc = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while True:
         try:
@@ -62,11 +64,20 @@ def start_app(db: Path, port: int) -> subprocess.Popen:
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise SystemExit(f"workbench ui did not start on port {port}")
+                raise SystemExit(f"{' '.join(command[:4])} did not start on port {port}")
             time.sleep(0.3)
 
 
-def time_load(browser, url: str, wanted: int, timeout_s: float, context=None) -> float:
+def stop_app(proc: subprocess.Popen) -> None:
+    """Stop a server started by :func:`start_app`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def time_load(browser, url: str, wanted: int, timeout_s: float, context=None, done_js: str = WAIT_JS) -> float:
     """Seconds from navigation start until ``wanted`` grid images are loaded.
 
     In a fresh context (empty browser cache) unless ``context`` is given: then
@@ -78,7 +89,7 @@ def time_load(browser, url: str, wanted: int, timeout_s: float, context=None) ->
     page = context.new_page()
     try:
         page.goto(url, wait_until="commit")
-        handle = page.wait_for_function(WAIT_JS, arg=[ST_IMAGES, wanted], polling="raf",
+        handle = page.wait_for_function(done_js, arg=[ST_IMAGES, wanted], polling="raf",
                                         timeout=timeout_s * 1000)
         return handle.json_value() / 1000.0
     finally:
@@ -95,6 +106,26 @@ def cell_count(db: Path) -> int:
         return store.cell_count()
 
 
+def time_loads(command: list[str], url_path: str, port: int, args, done_js: str) -> tuple[float, list[float]]:
+    """Start ``command``, load ``url_path`` once to warm the app, then ``args.loads`` timed times; stop it."""
+    from playwright.sync_api import sync_playwright
+
+    url = f"http://127.0.0.1:{port}{url_path}"
+    proc = start_app(command, port)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+            try:
+                shared = browser.new_context(viewport={"width": 1600, "height": 1000}) if args.warm_cache else None
+                warm = time_load(browser, url, args.images, args.timeout, shared, done_js)  # not counted
+                times = [time_load(browser, url, args.images, args.timeout, shared, done_js) for _ in range(args.loads)]
+            finally:
+                browser.close()
+    finally:
+        stop_app(proc)
+    return warm, times
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", type=Path, default=ROOT / "runs" / "bench" / "store" / "workbench.db")
@@ -104,34 +135,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url-path", default="/", help="the page to load (default /: Compare)")
     parser.add_argument("--warm-cache", action="store_true",
                         help="load every time in one browser context (its cache kept), not in a fresh one each time")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="skip the floor: the same loads of a Streamlit page that holds only a title")
     args = parser.parse_args(argv)
     if not args.db.exists():
         raise SystemExit(f"{args.db} does not exist: run scripts/build_bench_store.py first")
 
-    from playwright.sync_api import sync_playwright
-
     port = free_port()
-    url = f"http://127.0.0.1:{port}{args.url_path}"
-    proc = start_app(args.db.resolve(), port)
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
-            try:
-                shared = browser.new_context(viewport={"width": 1600, "height": 1000}) if args.warm_cache else None
-                # the app's first run: not counted
-                warm = time_load(browser, url, args.images, args.timeout, shared)
-                times = [time_load(browser, url, args.images, args.timeout, shared) for _ in range(args.loads)]
-            finally:
-                browser.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    print(json.dumps({"cells": cell_count(args.db), "images": args.images, "browser_cache": "kept" if args.warm_cache
-                      else "empty", "warmup_s": round(warm, 3),
-                      "loads_s": [round(t, 3) for t in times], "median_s": round(statistics.median(times), 3)}))
+    warm, times = time_loads([sys.executable, "-m", "core.cli.main", "ui", "--port", str(port), "--db",
+                              str(args.db.resolve())], args.url_path, port, args, WAIT_JS)
+    result = {"cells": cell_count(args.db), "images": args.images,
+              "browser_cache": "kept" if args.warm_cache else "empty", "warmup_s": round(warm, 3),
+              "loads_s": [round(t, 3) for t in times], "median_s": round(statistics.median(times), 3)}
+    if not args.no_floor:
+        with tempfile.TemporaryDirectory() as tmp:
+            script = Path(tmp) / "floor.py"
+            script.write_text(FLOOR_APP)
+            port = free_port()
+            _, floor = time_loads([sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+                                   "--server.address", "127.0.0.1", "--server.headless", "true"], "/", port, args,
+                                  FLOOR_JS)
+        result.update(floor_loads_s=[round(t, 3) for t in floor], floor_median_s=round(statistics.median(floor), 3))
+        result["above_floor_s"] = round(result["median_s"] - result["floor_median_s"], 3)
+    print(json.dumps(result))
     return 0
 
 

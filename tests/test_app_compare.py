@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
-
 from tests.fixtures import app_test, assert_no_exception, run_sweep_quietly, small_spec
 
 
@@ -84,7 +82,7 @@ def test_fixed_selectors_offer_only_existing_values():
 
 
 def test_presets_follow_the_data():
-    from workbench.grid import checkpoint_stage, presets
+    from workbench.presets import checkpoint_stage, presets
 
     cells = [_cell(1, resolution=424), _cell(2, resolution=848, mask_mode="hard"),
              _cell(3, mask_checkpoint="MaskNet_v2_stage1.pth@1111"), _cell(4, mask_checkpoint="late.pth@2222")]
@@ -106,30 +104,6 @@ def test_filter_rows_by_label_and_preference():
     assert [r.key for r in filter_rows(grid.rows, tags, ["too dark"], set())] == ["img2"]
     assert [r.key for r in filter_rows(grid.rows, tags, [], {"img1"}, "marked")] == ["img1"]
     assert [r.key for r in filter_rows(grid.rows, tags, [], {"img1"}, "unmarked")] == ["img2"]
-
-
-def test_zoom_crop_is_nearest_neighbour_and_the_same_region_for_any_size():
-    from workbench.media import one_to_one, region_box, zoom_crop
-
-    img = np.full((100, 200), 255, np.uint8)
-    img[50, :] = 0  # a one-pixel line
-    crop = zoom_crop(img, 0.5, 0.5, 4, target=400)
-    assert crop.shape == (200, 400)  # the 50x25 region enlarged 8x
-    assert set(np.unique(crop)) == {0, 255}  # nearest-neighbour: no grey from interpolation
-    assert region_box(200, 100, 0.5, 0.5, 4) == (75, 38, 125, 63)
-    assert region_box(400, 200, 0.5, 0.5, 4) == (150, 75, 250, 125)  # same fraction of a bigger output
-    assert region_box(200, 100, 1.0, 1.0, 2) == (100, 50, 200, 100)  # kept inside the image
-    assert one_to_one(img, 0.5, 0.5, 64).shape == (64, 64)
-
-
-def test_before_after_component_is_self_contained():
-    from core.files import encode_png
-    from workbench.components.before_after import before_after_html
-
-    png = encode_png(np.zeros((4, 4), np.uint8))
-    html = before_after_html(png, png, "A <424>", "B")
-    assert "data:image/png;base64," in html and "A &lt;424&gt;" in html
-    assert "http://" not in html and "https://" not in html and "<script src" not in html
 
 
 # --------------------------------------------------------------------------- the page
@@ -308,10 +282,54 @@ def test_rows_sort_by_disagreement_most_first(app_store):
 
     at = app_test()
     by_name = row_names(at)
-    at.radio(key="cmp_sort").set_value("by disagreement (most first)").run()
+    at.radio(key="cmp_sort").set_value("disagreement").run()
     assert_no_exception(at)
     by_disagreement = row_names(at)
     assert by_name and sorted(by_disagreement) == sorted(by_name)
+
+
+def test_rows_sort_by_a_metrics_difference_by_label_and_by_preference(app_store):
+    from core.store.store import Store
+
+    at = app_test()
+    data = _viewer(at)
+    names = [row["label"] for row in data["rows"]]
+    assert len(names) >= 3 and len(data["columns"]) >= 2
+    # A metric's |A - B| between the first two columns, worked out here from the cells the viewer was given.
+    with Store(app_store.db) as store:
+        cells = {c["id"]: c for c in store.results()}
+
+    def gap(row):
+        a, b = row["cells"][0], row["cells"][1]
+        if not a or not b or cells[a["id"]]["ink_coverage"] is None or cells[b["id"]]["ink_coverage"] is None:
+            return None
+        return abs(cells[a["id"]]["ink_coverage"] - cells[b["id"]]["ink_coverage"])
+
+    at.radio(key="cmp_sort").set_value("metric").run()
+    at.selectbox(key="cmp_sort_metric").set_value("ink_coverage").run()
+    assert_no_exception(at)
+    rows = _viewer(at)["rows"]
+    gaps = [gap(r) for r in rows]
+    known = [g for g in gaps if g is not None]
+    assert known and known == sorted(known, reverse=True) and gaps[: len(known)] == known
+
+    last = data["rows"][-1]
+    with Store(app_store.db) as store:
+        store.tag(last["cells"][0]["id"], "check", None, "tester")
+    at.radio(key="cmp_sort").set_value("label").run()
+    assert_no_exception(at)
+    assert [r["label"] for r in _viewer(at)["rows"]][0] == last["label"]
+
+    at.radio(key="cmp_sort").set_value("preference").run()
+    viewer = _viewer(at)
+    second = viewer["rows"][-1]
+    at.session_state["cmp_viewer__test_event"] = {"type": "prefer", "row": second["key"],
+                                                  "cell": second["cells"][1]["id"], "col": viewer["columns"][1]["key"]}
+    _send(at)
+    assert_no_exception(at)
+    rows = _viewer(at)["rows"]
+    assert rows[0]["label"] == second["label"] and rows[0]["cells"][1]["preferred"]
+    assert all(r["input"] and r["input"].startswith("/inputs/") for r in rows)
 
 
 def test_vectorised_cells_show_vector_frames_svg_and_gif(app_store):

@@ -183,3 +183,119 @@ def test_keyboard_marks_persist_in_the_store_and_after_a_reload(viewer_server, v
     assert tab.locator(f'{CELLS}[data-preferred="true"]').get_attribute("data-cell-id") == str(marks[0]["cell_id"])
     expect(tab.locator(".wbv-tagline", has_text="halo")).to_have_count(1)
     _no_exception(tab)
+
+
+def test_zoom_keys_lock_header_choice_row_keys_notes_and_auto_flicker(viewer_server, viewer_store, tab):
+    from core.store.store import Store
+
+    _open(tab, viewer_server)
+    tab.locator("h1").first.click()  # keys go to the page, not a widget
+    tab.keyboard.press("+")
+    tab.wait_for_timeout(100)
+    views = _views(tab)
+    assert len(set(views)) == 1 and float(views[0].split(",")[2]) > 1.2
+    tab.keyboard.press("-")
+    tab.keyboard.press("-")
+    tab.wait_for_timeout(100)
+    assert len(set(_views(tab))) == 1 and float(_views(tab)[0].split(",")[2]) < 1
+    tab.keyboard.press("0")
+
+    # lock: a wheel over one cell moves that cell alone; unlocking brings every cell back to the shared view
+    tab.locator('[data-testid="viewer-lock"]').check()
+    cells = tab.locator(CELLS)
+    box = cells.nth(1).bounding_box()
+    tab.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    tab.mouse.wheel(0, -400)
+    tab.wait_for_timeout(200)
+    views = _views(tab)
+    assert views[1] != "0.500,0.500,1.000" and views.count("0.500,0.500,1.000") == len(views) - 1
+    tab.locator('[data-testid="viewer-lock"]').uncheck()
+    tab.wait_for_timeout(100)
+    assert set(_views(tab)) == {"0.500,0.500,1.000"}
+
+    # a header click makes that column A (the other becomes B)
+    heads = tab.locator('[data-testid="viewer-column"]')
+    heads.nth(1).click()
+    expect(heads.nth(1).locator(".wbv-ab")).to_have_text("A")
+    expect(heads.nth(0).locator(".wbv-ab")).to_have_text("B")
+
+    # j j j k: the second row has the focus; n writes a note on it
+    tab.locator("h1").first.click()
+    for key in ("j", "j", "j", "k"):
+        tab.keyboard.press(key)
+    rows = tab.locator('[data-testid="viewer-row"]')
+    expect(rows.nth(1)).to_have_class("wbv-rowlabel focus")
+    before = len(Store(viewer_store.db).tags())
+    tab.once("dialog", lambda d: d.accept("thin strokes"))
+    tab.keyboard.press("n")
+    notes = wait_for(lambda: [t for t in Store(viewer_store.db).tags()[before:] if t["note"]], 15, "the note")
+    assert notes[0]["note"] == "thin strokes" and notes[0]["label"] is None
+    expect(tab.locator(".wbv-tagline", has_text="thin strokes")).to_have_count(1)
+
+    # auto-flicker swaps A and B with no key pressed
+    tab.locator('[data-testid="viewer-mode"]', has_text="flicker").first.click()
+    tab.locator(".wbv-rate").select_option("4")
+    cell = tab.locator(CELLS).first
+    seen = {cell.get_attribute("data-showing")}
+    for _ in range(20):
+        tab.wait_for_timeout(60)
+        seen.add(cell.get_attribute("data-showing"))
+    assert seen == {"A", "B"}
+    tab.locator(".wbv-rate").select_option("0")
+    _no_exception(tab)
+
+
+def test_new_cells_of_a_running_sweep_appear_without_losing_the_view(swept, tmp_path, chromium):
+    """A sweep writes while the page is open: its cells show up in place, the zoom stays."""
+    import threading
+
+    from core.sweeps import engine
+    from core.sweeps.run import run_sweep
+    from core.sweeps.spec import SweepSpec
+    from tests.fixtures import make_test_set
+
+    images = make_test_set(tmp_path / "live", sizes=((64, 64),) * 4)
+    db = tmp_path / "store" / "workbench.db"
+    gate = threading.Semaphore(1)  # the first image runs at once, each next one when the test lets it
+    original = engine.CellEngine.run_image
+
+    def gated(self, cells):
+        assert gate.acquire(timeout=120), "the test never let the next image run"
+        return original(self, cells)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(engine.CellEngine, "run_image", gated)
+    spec = SweepSpec(images=[str(images)], baselines=["canny", "xdog"], device="cpu", name="live")
+    sweep = threading.Thread(target=run_sweep, args=(spec, db), kwargs={"progress": False}, daemon=True)
+    sweep.start()
+    try:
+        from core.store.store import Store
+
+        wait_for(lambda: db.exists() and Store(db).cell_count() and
+                 any(c["status"] == "done" for c in Store(db).results()), 60, "the first image's cells")
+        env = worker_env(WORKBENCH_USER="browser")
+        with running_ui(db, env, tmp_path) as url, new_tab(chromium, width=1400) as page:
+            page.goto(url)
+            page.wait_for_function("() => document.querySelectorAll("
+                                   "'[data-testid=\"viewer-cell\"][data-loaded=\"true\"]').length >= 2")
+            expect(page.get_by_text("A sweep is running")).to_be_visible()
+            box = page.locator(CELLS).first.bounding_box()
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            page.mouse.wheel(0, -300)
+            page.wait_for_timeout(200)
+            zoomed = _views(page)[0]
+            assert zoomed != "0.500,0.500,1.000"
+            drawn = '[data-testid="viewer-cell"][data-loaded="true"]'
+            assert page.locator(drawn).count() == 2  # the other images' cells are still pending
+            for _ in range(3):
+                gate.release()
+            sweep.join(timeout=120)
+            assert not sweep.is_alive()
+            expect(page.locator(drawn)).to_have_count(8, timeout=30_000)  # 4 images x 2 baselines, no reload
+            assert set(_views(page)) == {zoomed}  # the view survived the new cells
+            _no_exception(page)
+    finally:
+        for _ in range(4):
+            gate.release()
+        mp.undo()
+        sweep.join(timeout=60)

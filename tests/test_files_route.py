@@ -220,6 +220,31 @@ def test_a_symlink_out_of_the_store_is_refused_even_when_referenced(client, base
         link.unlink()
 
 
+def test_an_input_image_is_served_by_its_content_hash_only(client, baseline_store):
+    from core.files import sha256_file
+    from core.store.store import Store
+    from workbench.files_route import input_file, input_url
+
+    cell = _done_cells(baseline_store)[0]
+    sha = cell["image_sha256"]
+    with Store(baseline_store) as store:
+        recorded = store.image_file(sha)
+    path = input_file(baseline_store.parent, sha, recorded)
+    assert path is not None and sha256_file(path) == sha
+    url = input_url(sha, path)
+    assert url == f"/inputs/{sha}?v={path.stat().st_mtime_ns}"
+    r = client.get(url)
+    assert r.status_code == 200 and r.content == path.read_bytes()
+    assert r.headers["content-type"] == "image/png"
+    assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
+    # Only a 64-digit lowercase hash the store knows names a file: never a path.
+    for bad in ("0" * 64, sha.upper(), sha[:-1], "..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", sha + "%2F.."):
+        assert client.get(f"/inputs/{bad}").status_code == 404, bad
+    assert client.post(f"/inputs/{sha}").status_code == 405
+    assert input_file(baseline_store.parent, "g" * 64, recorded) is None
+    assert input_file(baseline_store.parent, sha, None) is None
+
+
 def test_file_url_changes_when_the_file_is_rewritten(baseline_store, tmp_path):
     from workbench.files_route import file_url
 

@@ -96,24 +96,23 @@ def test_media_caches_stay_within_their_byte_budgets(tmp_path):
         path = tmp_path / f"noise{i}.png"
         path.write_bytes(encode_png(rng.integers(0, 255, (256, 256), dtype=np.uint8)))  # ~65 kB: incompressible
         paths.append(str(path))
-    cache = media.thumbnail_png.cache
+    cache = media.fitted_png.cache
     budget = cache.max_bytes
     cache.max_bytes = 300_000  # a small budget for the test: four or so of these
     try:
         cache.clear()
         for p in paths:
-            assert media.thumbnail_png(p, media.mtime(p)) is not None
+            assert media.fitted_png(p, media.mtime(p), 256) is not None
         assert 0 < cache.total_bytes <= 300_000 and len(cache) < len(paths)
         last = paths[-1]
         hits = cache.hits
-        media.thumbnail_png(last, media.mtime(last))
+        media.fitted_png(last, media.mtime(last), 256)
         assert cache.hits == hits + 1  # the newest stays
     finally:
         cache.max_bytes = budget
         cache.clear()
-    assert set(media.CACHE_BUDGETS) == {"thumbnail", "source", "zoom", "fitted", "small_gray", "file"}
-    for fn in (media.thumbnail_png, media.source_png, media.zoom_png, media.fitted_png, media.small_gray,
-               media.file_bytes):
+    assert set(media.CACHE_BUDGETS) == {"source", "fitted", "small_gray", "file"}
+    for fn in (media.source_png, media.fitted_png, media.small_gray, media.file_bytes):
         assert fn.cache.max_bytes in media.CACHE_BUDGETS.values()
 
 

@@ -1,6 +1,6 @@
 """A memory cache bounded in bytes: least recently used entries go first once the budget is spent.
 
-The app serves many images (thumbnails, zoom crops, enlarged views); caching
+The app serves many images (input photos, fitted views, small gray copies); caching
 them by entry count alone lets a few large ones (or thousands of small ones)
 take any amount of memory. :class:`ByteLRU` counts the bytes of what it holds
 (``len`` of ``bytes``, ``nbytes`` of arrays, plus a fixed overhead per entry,

@@ -1,4 +1,4 @@
-"""The routes the app's own server adds to Streamlit's: the store's output files at ``/files/...``.
+"""The routes the app's own server adds to Streamlit's: output files at ``/files/...``, inputs at ``/inputs/<sha>``.
 
 ``streamlit_app.py`` declares ``st.App(<itself>, routes=routes())``, so
 ``workbench ui`` and ``streamlit run streamlit_app.py`` both serve these on
@@ -7,7 +7,8 @@ store is ``$WORKBENCH_DB`` (read on every request, as the pages do).
 
 Only files that a cell of the store records are served, read-only (GET and
 HEAD); any other name — another file of the folder, ``..``, an absolute
-path, a symlink out of the folder — is a 404. Responses carry the file's
+path, a symlink out of the folder — is a 404. An input image is named by its
+content hash only: the store's record of that hash says which file it is. Responses carry the file's
 type, ``ETag``/``Last-Modified`` and a year-long immutable cache lifetime
 (the URL's ``?v=`` changes when a file is rewritten).
 """
@@ -27,9 +28,9 @@ from starlette.routing import BaseRoute, Route
 from core.errors import WorkbenchError
 from core.settings import db_path
 from core.store.store import Store
-from workbench.files_route import CACHE_CONTROL, ROUTE, media_type, request_file
+from workbench.files_route import CACHE_CONTROL, INPUT_ROUTE, ROUTE, input_file, media_type, request_file
 
-__all__ = ["routes", "serve_file"]
+__all__ = ["routes", "serve_file", "serve_input"]
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,9 @@ _known_lock = threading.Lock()
 
 
 def routes() -> list[BaseRoute]:
-    """The app's extra routes (GET, and HEAD with it): ``/files/<path relative to the store's folder>``."""
-    return [Route(ROUTE, serve_file, methods=["GET", "HEAD"], name="workbench_files")]
+    """The app's extra routes (GET, and HEAD with it): ``/files/<path in the store's folder>``, ``/inputs/<sha256>``."""
+    return [Route(ROUTE, serve_file, methods=["GET", "HEAD"], name="workbench_files"),
+            Route(INPUT_ROUTE, serve_input, methods=["GET", "HEAD"], name="workbench_inputs")]
 
 
 def _thread_store(path: Path) -> Store | None:
@@ -88,6 +90,23 @@ def _lookup(relative: str) -> Path | None:
 async def serve_file(request: Request) -> Response:
     """Send an output file of the store, or 404."""
     path = await run_in_threadpool(_lookup, request.path_params["path"])
+    if path is None:
+        return PlainTextResponse("not found", status_code=404)
+    return FileResponse(path, media_type=media_type(path), headers={"Cache-Control": CACHE_CONTROL})
+
+
+def _lookup_input(sha256: str) -> Path | None:
+    """The input image the store recorded for ``sha256``, or None."""
+    db = db_path().resolve()
+    store = _thread_store(db)
+    if store is None:
+        return None
+    return input_file(db.parent, sha256, store.image_file(sha256) if len(sha256) == 64 else None)
+
+
+async def serve_input(request: Request) -> Response:
+    """Send an input image the store knows by its content hash, or 404."""
+    path = await run_in_threadpool(_lookup_input, request.path_params["sha256"])
     if path is None:
         return PlainTextResponse("not found", status_code=404)
     return FileResponse(path, media_type=media_type(path), headers={"Cache-Control": CACHE_CONTROL})

@@ -151,9 +151,9 @@ def hidden_cells(_store: Store, path: str, sweep_id: int | None, test_set: str |
 
 
 @st.cache_data(max_entries=16, show_spinner="Ordering every row of the grid…")
-def row_order(_store: Store, path: str, sweep_id: int | None, test_set: str | None, grid_args: tuple,
-              by_disagreement: bool, stamp: tuple) -> list[str]:
+def row_order(_store: Store, path: str, sweep_id: int | None, test_set: str | None, grid_args: tuple, order: str,
+              metric: str | None, pair: tuple | None, stamp: tuple) -> list[str]:
     """:func:`workbench.views.ordered_row_keys`, once per state of the store's cells."""
     from workbench.views import ordered_row_keys
 
-    return ordered_row_keys(_store, sweep_id, test_set, grid_args, by_disagreement)
+    return ordered_row_keys(_store, sweep_id, test_set, grid_args, order, metric, pair)

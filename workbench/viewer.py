@@ -22,6 +22,7 @@ from core.ranking.preferences import comparison_key
 from core.store.store import Store
 from workbench import grid as G
 from workbench import state
+from workbench.files_route import file_url, input_file, input_url
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,6 @@ def image_url(store: Store, stored: str | None) -> str | None:
     """
     if not stored:
         return None
-    from workbench.files_route import file_url
-
     return file_url(store.root, stored)
 
 
@@ -105,7 +104,8 @@ def viewer_data(store: Store, grid: G.Grid, rows: list[G.Row], preferred: dict[s
         mark = preferred.get(row.key)
         cells = [_cell_payload(store, row.cells.get(c.key), mark,
                                tags_by_cell.get((row.cells.get(c.key) or {}).get("id"), [])) for c in grid.columns]
-        payload_rows.append({"key": row.key, "label": row.name, "cells": cells})
+        payload_rows.append({"key": row.key, "label": row.name, "cells": cells,
+                             "input": input_url(row.key, input_file(store.root, row.key, row.image_path))})
     last = max(0, len(columns) - 1)
     return {"columns": columns, "rows": payload_rows, "mode": mode if mode in MODES else MODES[0],
             "a": min(a, last), "b": min(b, last), "page_label": page_label}

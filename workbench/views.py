@@ -1,15 +1,11 @@
-"""What a cell shows for each way of looking at the grid, and how much the outputs of a row disagree.
+"""Reading the Compare grid from the store a page at a time, and how much the outputs of a row disagree.
 
-The Compare page shows every cell of the grid the same way: its pre-made
-thumbnail, one zoom region or 1:1 window cut from the full-resolution sketch
-(the same :class:`Region` for every cell), or its vector frames. The images
-come cached from :mod:`workbench.media`; nothing here draws on the page.
+Pure reads over :class:`~core.store.store.Store`: nothing here draws on the
+page. The grid's pixels reach the browser through the viewer
+(:mod:`workbench.viewer`) as stored files.
 """
 
 from __future__ import annotations
-
-import struct
-from dataclasses import dataclass
 
 from core.sketch.metrics import disagreement
 from core.store.store import Store
@@ -17,70 +13,10 @@ from workbench import grid as G
 from workbench import media
 from workbench.grid import Row
 
-VIEWS = ("Thumbnails", "Zoom", "1:1", "Vector frames")
-ONE_TO_ONE_SIDES = (128, 192, 256)
-SLIDER_MAX_WIDTH = 768  # px: the before/after slider and its whole-sketch images
-VECTOR_SIDE = 256
-
-
-@dataclass(frozen=True)
-class Region:
-    """How every cell is shown: the view, and for Zoom / 1:1 the centre (fractions), scale and side in px."""
-
-    view: str = VIEWS[0]
-    cx: float = 0.5
-    cy: float = 0.5
-    scale: float = 1
-    side: int = media.ZOOM_TARGET_PX
-
-    @property
-    def pixelated(self) -> bool:
-        """Whether the images are enlarged crops that must stay blocky (every view but thumbnails)."""
-        return self.view != VIEWS[0]
-
 
 def output_path(store: Store, stored: str | None) -> str | None:
     """The absolute path of an output file recorded in the store, or None when the cell has none."""
     return str(store.absolute(stored)) if stored else None
-
-
-def cell_image(store: Store, cell: dict, region: Region) -> bytes | None:
-    """PNG bytes of what ``cell`` shows in ``region``'s view (None when the file is missing or absent)."""
-    if region.view == "Thumbnails":
-        path = output_path(store, cell.get("thumb_path"))
-        return media.thumbnail_png(path, media.mtime(path)) if path else None
-    if region.view == "Vector frames":
-        path = output_path(store, cell.get("vector_path"))
-        return media.fitted_png(path, media.mtime(path), VECTOR_SIDE) if path else None
-    path = output_path(store, cell.get("sketch_path"))
-    if not path:
-        return None
-    mode = "zoom" if region.view == "Zoom" else "1:1"
-    return media.zoom_png(path, media.mtime(path), region.cx, region.cy, region.scale, mode, region.side)
-
-
-def slider_images(store: Store, cells: list[dict], region: Region) -> list[bytes | None]:
-    """The two images of the before/after slider: whole sketches (at most 768 px) for thumbnails, else the view."""
-    if region.view != "Thumbnails":
-        return [cell_image(store, cell, region) for cell in cells]
-    # The whole sketch at full resolution (not the thumbnail), fitted to the slider.
-    paths = [output_path(store, cell.get("sketch_path")) for cell in cells]
-    return [media.fitted_png(p, media.mtime(p), SLIDER_MAX_WIDTH) if p else None for p in paths]
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    """``(height, width)`` of PNG bytes, read from the IHDR header."""
-    if data[:8] != b"\x89PNG\r\n\x1a\n":
-        raise ValueError("not PNG data")
-    width, height = struct.unpack(">II", data[16:24])
-    return height, width
-
-
-def slider_size(before_png: bytes, region: Region) -> tuple[int, int]:
-    """``(height, width)`` in px at which the before/after slider shows ``before_png``."""
-    h, w = png_size(before_png)
-    width = min(SLIDER_MAX_WIDTH, w if region.view != "Zoom" else SLIDER_MAX_WIDTH)
-    return int(h * width / w), width
 
 
 def row_disagreement(store: Store, row: Row) -> float:
@@ -144,10 +80,42 @@ def grid_of_images(store: Store, sweep_id: int | None, test_set: str | None, ima
     return G.with_columns(G.build_grid(_in_test_set(cells, test_set), *grid_args), columns)
 
 
-def ordered_row_keys(store: Store, sweep_id: int | None, test_set: str | None, grid_args: tuple,
-                     by_disagreement: bool) -> list[str]:
-    """Every row key of the grid in order: by name, or the most disagreeing first (reads every cell: on demand)."""
+ORDERS = ("name", "disagreement", "metric", "label", "preference")
+
+
+def metric_gap(row: Row, metric: str, pair: tuple[tuple[str, ...], tuple[str, ...]]) -> float | None:
+    """``|A - B|`` of ``metric`` between the row's cells in the columns ``pair`` (None where either is missing)."""
+    values = []
+    for key in pair:
+        cell = row.cells.get(key)
+        value = cell.get(metric) if cell else None
+        if value is None or value != value:  # missing or NaN
+            return None
+        values.append(float(value))
+    return abs(values[0] - values[1])
+
+
+def ordered_row_keys(store: Store, sweep_id: int | None, test_set: str | None, grid_args: tuple, order: str = "name",
+                     metric: str | None = None, pair: tuple | None = None) -> list[str]:
+    """Every row key of the grid in ``order`` (reads every cell: on demand, and cached by the page).
+
+    ``name``: by image name; ``disagreement``: the rows whose outputs differ
+    most first; ``metric``: the largest ``|A - B|`` of ``metric`` between the
+    column keys ``pair`` first (rows missing either last). ``label`` and
+    ``preference`` start from the name order: the page reorders by its marks.
+    """
     rows = G.build_grid(_in_test_set(store.results(sweep_id), test_set), *grid_args).rows
-    if by_disagreement:
+    if order == "disagreement":
         rows = sorted(rows, key=lambda row: row_disagreement(store, row), reverse=True)
+    elif order == "metric" and metric and pair:
+        gaps = {row.key: metric_gap(row, metric, pair) for row in rows}
+        rows = sorted(rows, key=lambda row: (gaps[row.key] is None, -(gaps[row.key] or 0.0)))
     return [row.key for row in rows]
+
+
+def marked_first(keys: list[str], labelled: set[str] | None = None, preferred: dict[str, int] | None = None) -> list[str]:
+    """``keys`` with the labelled rows first, or the marked rows first grouped by preferred column (stable)."""
+    if labelled is not None:
+        return sorted(keys, key=lambda k: k not in labelled)
+    preferred = preferred or {}
+    return sorted(keys, key=lambda k: (k not in preferred, preferred.get(k, 0)))

@@ -97,6 +97,11 @@ class CellRecords:
             "GROUP BY method, sketch_sha256, resolution, device"
         )
 
+    def image_file(self, sha256: str) -> str | None:
+        """Where the input image with this content hash was read from, as recorded (None when unknown)."""
+        rows = self.query("SELECT path FROM images WHERE sha256 = ?", (sha256,))
+        return rows[0]["path"] if rows else None
+
     def image_paths(self) -> list[str]:
         """Every input image path the store has seen (distinct)."""
         return [r["path"] for r in self.query("SELECT DISTINCT path FROM images")]

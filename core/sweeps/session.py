@@ -223,14 +223,18 @@ class ResultWriter:
         last_flush = time.monotonic()
         last_beat = 0.0
         while True:
-            item = self.queue.get()
-            if item is not None:
+            try:
+                # Wake up while idle too: a slow next cell must not hold finished ones back from the store.
+                item = self.queue.get(timeout=0.5)
+            except queue.Empty:
+                item = False
+            if item:
                 try:
                     pending.append(self._record(*item))
                 except Exception as exc:
                     self.error = exc
             now = time.monotonic()
-            if pending and (item is None or len(pending) >= 16 or now - last_flush > 0.5):
+            if pending and (item is None or len(pending) >= 16 or now - last_flush >= 0.5):
                 try:
                     self.store.finish_cells(pending)
                     self.count += len(pending)

@@ -1,5 +1,5 @@
-"""Offline components of the workbench: :mod:`workbench.components.before_after`, a slider between two images.
+"""Offline components of the workbench: ``viewer/``, the Compare grid viewer (:mod:`workbench.viewer` mounts it).
 
-Each is plain HTML and JavaScript from this folder with everything inline, so
-nothing is fetched from a CDN.
+Each is plain HTML, JavaScript and CSS from its folder, so nothing is fetched
+from a CDN and nothing is built at install time.
 """

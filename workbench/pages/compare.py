@@ -18,24 +18,50 @@ in :mod:`workbench.cell_dialog` and the tag and label editors in
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import streamlit as st
 
 from core.ranking.preferences import comparison_key
+from core.sketch.metric_names import METRIC_NAMES
 from workbench import grid as G
 from workbench import state
 from workbench.cell_dialog import open_cell, show_open_cell
+from workbench.presets import Preset, presets
 from workbench.tagging import label_vocabulary
 from workbench.viewer import viewer, viewer_data
-from workbench.views import grid_of_images, grid_page, kept_configs, row_disagreement
+from workbench.views import grid_of_images, grid_page, kept_configs, marked_first
 from workbench.widgets import pick_sweep
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZES = (5, 10, 25, 50)
-SORTS = ("by name", "by disagreement (most first)")
+SORTS = {
+    "name": "by name",
+    "disagreement": "by disagreement (most first)",
+    "metric": "by a metric's difference A - B (largest first)",
+    "label": "labelled rows first",
+    "preference": "marked rows first (by preferred column)",
+}
 NO_SECOND = "(none)"
 ALL = "(all)"
+LIVE_SECONDS = 3  # how often the grid looks for new cells while a sweep runs
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the sidebar chose: the cells, the comparison, the row filters and order (the grid's arguments)."""
+
+    sweep_id: int | None
+    test_set: str | None
+    axes: list[str]
+    fixed: dict[str, str]
+    shown: list[str]
+    configs: int  # how many settings combinations the sidebar's options came from
+    labels: list[str]
+    preference: str
+    order: str
+    metric: str | None
 
 
 def render() -> None:
@@ -44,8 +70,9 @@ def render() -> None:
     Only the page's images and their cells are read: the sidebar's choices
     come from the distinct settings of the sweep's cells (cached until the
     cells change) and the rows from one ``LIMIT``/``OFFSET`` page of images.
-    Every cell is read only for the filters and sort that need all of them
-    (rows without a mark, the most disagreeing first).
+    Every cell is read only for the filters and sorts that need all of them,
+    once per state of the cells. While a sweep runs, the grid is a fragment
+    that reruns every few seconds and picks up new cells, keeping the view.
     """
     st.title("Compare")
     store = state.store()
@@ -61,61 +88,124 @@ def render() -> None:
     test_set = None if test_set == ALL else test_set
     configs = state.cell_configs(store, path, sweep_id, test_set, stamp)
 
-    _presets(G.presets(configs, store.checkpoints()))
+    _presets(presets(configs, store.checkpoints()))
     axes, fixed = _axes(configs)
     all_columns = [c.label for c in G.grid_columns(configs, axes, fixed)]
     shown = _column_filter(axes, all_columns)
-    columns = G.grid_columns(configs, axes, fixed, shown)
-    if not columns:
+    if not G.grid_columns(configs, axes, fixed, shown):
         st.warning("No cells match these settings; pick other columns or fixed values.")
         return
+    labels, preference = _filters(store)
+    order = st.sidebar.radio("Sort rows", list(SORTS), format_func=SORTS.get, key="cmp_sort",
+                             help="Disagreement: mean pixel difference between the row's outputs (thumbnails). "
+                                  "Metric: the columns A and B chosen in the viewer.")
+    metric = None
+    if order == "metric":
+        metric = st.sidebar.selectbox("Metric", METRIC_NAMES, key="cmp_sort_metric",
+                                      help="Rows whose A and B differ most in this metric come first.")
+    choice = Choice(sweep_id, test_set, axes, fixed, shown, len(configs), labels, preference, order, metric)
+    live = any(s.get("status") == "running" for s in sweeps)
+    st.fragment(_grid_section, run_every=LIVE_SECONDS if live else None)(choice, live)
+    show_open_cell()
+
+
+def _grid_section(choice: Choice, live: bool) -> None:
+    """The grid of this page of rows, its pager and cell picker; reruns alone (and on a timer while a sweep runs).
+
+    Marks, labels and new cells are read afresh on every run. A new settings
+    combination (a new column or option in the sidebar) or the end of the
+    running sweep reruns the whole page instead.
+    """
+    store = state.store()
+    path = str(store.path)
+    sweeps, stamp = state.sweeps_and_stamp(store)
+    configs = state.cell_configs(store, path, choice.sweep_id, choice.test_set, stamp)
+    running = any(s.get("status") == "running" for s in sweeps)
+    if (live and not running) or len(configs) != choice.configs:
+        st.rerun()
+    axes, fixed, shown = choice.axes, choice.fixed, choice.shown
+    columns = G.grid_columns(configs, axes, fixed, shown)
     comparison = comparison_key(axes, fixed, [c.label for c in columns])
     mine = {p["row_key"]: p for p in store.preferences(comparison=comparison, author=state.author())}
     tags_by_cell: dict[int, list[dict]] = {}
     for tag in store.tags():
         tags_by_cell.setdefault(tag["cell_id"], []).append(tag)
-
-    labels, preference = _filters(tags_by_cell, store.labels())
-    label_vocabulary(store)
     kept = kept_configs(configs, axes, fixed, shown)
-    hidden = state.hidden_cells(store, path, sweep_id, test_set, kept, axes, stamp)
+    hidden = state.hidden_cells(store, path, choice.sweep_id, choice.test_set, kept, axes, stamp)
     if hidden:
         st.caption(f"{hidden} cells share a slot with another cell and are hidden; fix more axes to see them.")
-    order = st.sidebar.radio("Sort rows", SORTS, key="cmp_sort",
-                             help="Disagreement: mean pixel difference between the row's outputs (thumbnails).")
+    if live:
+        st.caption(f"A sweep is running: new cells appear here every {LIVE_SECONDS} s.")
     grid_args = (axes, fixed, shown)
-    if not labels and preference == "all" and order == SORTS[0]:
+    few = choice.labels or choice.preference == "marked"
+    if not few and choice.preference == "all" and choice.order == "name":
         # The usual view: one page of images straight from the store.
         only = None if len(kept) == len(configs) else kept
-        total = state.image_total(store, path, sweep_id, test_set, only, stamp)
+        total = state.image_total(store, path, choice.sweep_id, choice.test_set, only, stamp)
         size, offset, page_label = _pagination(total)
-        grid = grid_page(store, sweep_id, test_set, only, grid_args, columns, size, offset)
+        grid = grid_page(store, choice.sweep_id, choice.test_set, only, grid_args, columns, size, offset)
         page_rows = grid.rows
-    elif labels or preference == "marked":
-        # A few rows: read only the images with those labels or marks.
-        images = None
-        if labels:
-            images = store.images_of_cells([i for i, tags in tags_by_cell.items()
-                                            if any(t["label"] in labels for t in tags)])
-        if preference == "marked":
-            images = set(mine) if images is None else images & set(mine)
-        grid = grid_of_images(store, sweep_id, test_set, images, grid_args, columns)
-        rows = _sorted_rows(G.filter_rows(grid.rows, tags_by_cell, labels, set(mine), preference), order)
-        size, offset, page_label = _pagination(len(rows))
-        page_rows = rows[offset : offset + size]
     else:
-        # Rows not marked, or the most disagreeing first: the order of every row is worked out once (every cell
-        # is read) and kept until the cells change; each page then reads only its own images.
-        keys = state.row_order(store, path, sweep_id, test_set, grid_args, order != SORTS[0], stamp)
-        if preference == "unmarked":
-            keys = [k for k in keys if k not in mine]
+        if few and choice.order in ("name", "label", "preference"):
+            # A few rows: read only the images with those labels or marks.
+            grid = grid_of_images(store, choice.sweep_id, choice.test_set, _wanted(store, choice, mine, tags_by_cell),
+                                  grid_args, columns)
+            keys = [row.key for row in grid.rows]
+        else:
+            # The order of every row is worked out once (every cell is read) and kept until the cells change.
+            keys = _filtered(_ordered_keys(store, choice, grid_args, columns, stamp), choice, mine, tags_by_cell,
+                             store)
+        keys = _reordered(keys, choice, columns, mine, tags_by_cell, store)
         size, offset, page_label = _pagination(len(keys))
         page_keys = keys[offset : offset + size]
-        grid = grid_of_images(store, sweep_id, test_set, set(page_keys), grid_args, columns)
+        grid = grid_of_images(store, choice.sweep_id, choice.test_set, set(page_keys), grid_args, columns)
         found = {row.key: row for row in grid.rows}
         page_rows = [found[k] for k in page_keys if k in found]
     _draw_grid(grid, page_rows, mine, tags_by_cell, page_label)
-    show_open_cell()
+
+
+def _wanted(store, choice: Choice, mine: dict, tags_by_cell: dict) -> set[str] | None:
+    """The images the label and mark filters let through (None: no such filter)."""
+    images = None
+    if choice.labels:
+        images = store.images_of_cells([i for i, tags in tags_by_cell.items()
+                                        if any(t["label"] in choice.labels for t in tags)])
+    if choice.preference == "marked":
+        images = set(mine) if images is None else images & set(mine)
+    return images
+
+
+def _ordered_keys(store, choice: Choice, grid_args: tuple, columns: list[G.Column], stamp: tuple) -> list[str]:
+    """Every row key in the order that needs every cell (name, disagreement, a metric's A - B), cached per stamp."""
+    pair = None
+    if choice.order == "metric" and len(columns) > 1:
+        a, b = st.session_state.get("cmp_viewer__ab") or (0, 1)
+        pair = (columns[min(a, len(columns) - 1)].key, columns[min(b, len(columns) - 1)].key)
+    order = choice.order if choice.order in ("disagreement", "metric") else "name"
+    return state.row_order(store, str(store.path), choice.sweep_id, choice.test_set, grid_args, order, choice.metric,
+                           pair, stamp)
+
+
+def _filtered(keys: list[str], choice: Choice, mine: dict, tags_by_cell: dict, store) -> list[str]:
+    """``keys`` without the rows the label and mark filters leave out."""
+    wanted = _wanted(store, choice, mine, tags_by_cell)
+    if wanted is not None:
+        keys = [k for k in keys if k in wanted]
+    if choice.preference == "unmarked":
+        keys = [k for k in keys if k not in mine]
+    return keys
+
+
+def _reordered(keys: list[str], choice: Choice, columns: list[G.Column], mine: dict, tags_by_cell: dict,
+               store) -> list[str]:
+    """``keys`` with labelled rows first, or marked rows first by preferred column, when that is the order."""
+    if choice.order == "label":
+        labelled = store.images_of_cells([i for i, tags in tags_by_cell.items() if any(t["label"] for t in tags)])
+        return marked_first(keys, labelled=labelled)
+    if choice.order == "preference":
+        place = {c.label: i for i, c in enumerate(columns)}
+        return marked_first(keys, preferred={k: place.get(p["value"], len(place)) for k, p in mine.items()})
+    return keys
 
 
 # --------------------------------------------------------------------------- choosing what to compare
@@ -129,7 +219,7 @@ def _apply_preset(axis: str, values: list[str]) -> None:
     st.session_state["_cmp_columns_for"] = (axis,)
 
 
-def _presets(found: list[G.Preset]) -> None:
+def _presets(found: list[Preset]) -> None:
     """One button per preset the data supports."""
     if not found:
         return
@@ -176,22 +266,15 @@ def _column_filter(axes: list[str], options: list[str]) -> list[str]:
     return st.sidebar.multiselect("Show columns", options, key="cmp_columns")
 
 
-def _filters(tags_by_cell: dict, vocabulary: list[str]) -> tuple[list[str], str]:
+def _filters(store) -> tuple[list[str], str]:
     """The sidebar's row filters: the labels a row must have (any of them) and ``all``/``marked``/``unmarked``."""
-    used = sorted({t["label"] for tags in tags_by_cell.values() for t in tags if t["label"]})
-    labels = st.sidebar.multiselect("Rows with label", sorted(set(vocabulary) | set(used)), key="cmp_filter_labels")
+    used = sorted({t["label"] for t in store.tags() if t["label"]})
+    labels = st.sidebar.multiselect("Rows with label", sorted(set(store.labels()) | set(used)), key="cmp_filter_labels")
     preference = st.sidebar.radio("Preference", ["all", "marked", "unmarked"], horizontal=True,
                                   key="cmp_filter_pref",
                                   format_func={"all": "all rows", "marked": "marked", "unmarked": "not marked"}.get)
+    label_vocabulary(store)
     return labels, preference
-
-
-def _sorted_rows(rows: list[G.Row], order: str) -> list[G.Row]:
-    """The rows in ``order``: by name, or the most disagreeing first."""
-    if order == SORTS[0]:
-        return rows
-    store = state.store()
-    return sorted(rows, key=lambda row: row_disagreement(store, row), reverse=True)
 
 
 def _pagination(total: int) -> tuple[int, int, str]:
@@ -229,7 +312,8 @@ def _cell_picker(grid: G.Grid, rows: list[G.Row]) -> None:
         return
     left, right = st.columns([4, 1], vertical_alignment="bottom")
     chosen = left.selectbox("Details of a cell", list(names), format_func=names.get, key="cmp_open_choice")
-    right.button("Open", key="cmp_open", icon=":material/zoom_in:", on_click=open_cell, args=(chosen,))
+    if right.button("Open", key="cmp_open", icon=":material/zoom_in:", on_click=open_cell, args=(chosen,)):
+        st.rerun()  # the dialog is drawn by the whole page, outside this fragment
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ const MODES = ["side by side", "slider", "flicker", "difference", "overlay"];
 const MIN_SCALE = 0.25;
 const MAX_SCALE = 64;
 const images = new Map(); // url -> {img, ok}: shared, so a rerun reuses what the browser already decoded
+// Component key -> what the user set (view, focus, slider split, lock): Streamlit may mount the component afresh
+// on a rerun (a fragment's, a sweep's new cells), and the user's place must survive that.
+const kept = new Map();
 
 function loadImage(url, onload) {
   let entry = images.get(url);
@@ -15,12 +18,20 @@ function loadImage(url, onload) {
     entry = { img, ok: false, waiters: [] };
     images.set(url, entry);
     img.onload = () => { entry.ok = true; entry.waiters.splice(0).forEach((f) => f()); };
-    img.onerror = () => { entry.failed = true; };
+    img.onerror = () => { entry.failed = true; entry.waiters.splice(0).forEach((f) => f()); };
     img.src = url;
   }
   if (entry.ok) return entry;
   if (onload) entry.waiters.push(onload);
   return entry;
+}
+
+function scroller(el) { // the nearest ancestor that scrolls vertically (null: the page itself)
+  for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+    const y = getComputedStyle(p).overflowY;
+    if (y === "auto" || y === "scroll") return p;
+  }
+  return null;
 }
 
 function fmt(v) { return v.toFixed(3); }
@@ -78,12 +89,15 @@ class Viewer {
     this.seq = Date.now();
     this.frame = 0;
     this.cells = [];
+    this.labels = [];
     this.combined = new Map();
     this.grid = root.querySelector(".wbv-grid");
+    // Cells within 600px of the visible area count as near (drawn, images fetched). The margin must be set on
+    // the scrolling container itself: Streamlit's page scrolls inside a box, which clips a margin on the viewport.
     this.observer = new IntersectionObserver((entries) => {
       for (const e of entries) e.target.__near = e.isIntersecting;
       this.request();
-    }, { rootMargin: "400px" });
+    }, { root: scroller(root), rootMargin: "600px 0px" });
     this.buildBar();
     this.listen();
   }
@@ -127,7 +141,10 @@ class Viewer {
 
   update(data) {
     const first = !this.data;
-    const structure = (d) => JSON.stringify([d.columns.map((c) => c.key), d.rows.map((r) => [r.key, r.cells.map((c) => c && c.id)])]);
+    // What the DOM is built from: a cell that finished (a running sweep) or a new row or column rebuilds the
+    // cells; the view, the focus and A/B stay as they are.
+    const structure = (d) => JSON.stringify([d.columns.map((c) => c.key),
+      d.rows.map((r) => [r.key, r.cells.map((c) => c && [c.id, c.status, c.thumb, c.full])])]);
     const same = !first && structure(this.data) === structure(data);
     this.data = data;
     this.root.querySelector(".wbv-page").textContent = data.page_label || "";
@@ -147,6 +164,7 @@ class Viewer {
     if (!d) return;
     for (const c of this.cells) this.observer.unobserve(c.el);
     this.cells = [];
+    this.labels = [];
     this.grid.textContent = "";
     const compare = this.mode !== "side by side" && d.columns.length > 1;
     const cols = compare ? 1 : d.columns.length;
@@ -182,9 +200,15 @@ class Viewer {
       label.className = "wbv-rowlabel";
       label.dataset.testid = "viewer-row";
       label.dataset.row = row.key;
-      label.textContent = row.label;
+      if (row.input) { // the input photo, fetched after the cells (lazy) from the app's /inputs/ route
+        const img = document.createElement("img");
+        img.loading = "lazy"; img.decoding = "async"; img.alt = ""; img.draggable = false;
+        img.src = row.input;
+        label.appendChild(img);
+      }
+      label.appendChild(document.createTextNode(row.label));
       label.addEventListener("click", () => this.setFocus(r));
-      row.__label = label;
+      this.labels.push(label);
       this.grid.appendChild(label);
       if (compare) {
         this.addCell(row, r, [row.cells[this.a], row.cells[this.b]], null, true);
@@ -323,8 +347,9 @@ class Viewer {
     const rows = this.data.rows;
     if (!rows.length) return;
     this.focus = r < 0 ? -1 : Math.min(Math.max(r, 0), rows.length - 1);
-    rows.forEach((row, i) => row.__label && row.__label.classList.toggle("focus", i === this.focus));
-    if (scroll && this.focus >= 0) rows[this.focus].__label.scrollIntoView({ block: "nearest", behavior: "auto" });
+    // The row headers as built: a rerun with the same rows brings new row objects but keeps these elements.
+    this.labels.forEach((label, i) => label.classList.toggle("focus", i === this.focus));
+    if (scroll && this.labels[this.focus]) this.labels[this.focus].scrollIntoView({ block: "nearest", behavior: "auto" });
   }
 
   // ------------------------------------------------------------------ view
@@ -467,10 +492,13 @@ class Viewer {
 
   source(cell, entry, k) { // the best image loaded for ``cell``: full resolution once zoomed past the thumbnail
     if (!cell || !cell.thumb) return null;
-    const near = entry.el.__near !== false;
+    const near = entry.el.__near === true;
     const thumb = near || images.has(cell.thumb) ? loadImage(cell.thumb, () => this.request()) : null;
     const tw = thumb && thumb.ok ? thumb.img.naturalWidth : 0;
-    const needFull = cell.full && near && (k * cell.width * (window.devicePixelRatio || 1) > tw * 1.05 || !tw);
+    // The thumbnail first: the full-resolution file is asked for only once the thumbnail is in (or failed) and
+    // the zoom shows more pixels than it has, so a page's first paint waits for small files only.
+    const settled = thumb && (thumb.ok || thumb.failed);
+    const needFull = cell.full && near && settled && (k * cell.width * (window.devicePixelRatio || 1) > tw * 1.05 || !tw);
     if (needFull || (cell.full && images.has(cell.full) && images.get(cell.full).ok)) {
       const full = loadImage(cell.full, () => this.request());
       if (full.ok) return full.img;
@@ -490,7 +518,7 @@ class Viewer {
       if (!entry.el.isConnected) continue;
       const v = this.viewOf(entry);
       entry.el.dataset.view = `${fmt(v.cx)},${fmt(v.cy)},${fmt(v.s)}`;
-      if (entry.el.__near === false) continue;
+      if (entry.el.__near !== true) continue; // unknown until the observer has reported it
       const { W, H, fit } = this.fit(entry);
       const cw = Math.max(1, Math.round(W * dpr));
       const ch = Math.max(1, Math.round(H * dpr));
@@ -507,7 +535,11 @@ class Viewer {
       const y0 = (H / 2 - v.cy * entry.h * k) * dpr;
       const dw = entry.w * k * dpr;
       const dh = entry.h * k * dpr;
-      const put = (img) => { if (img) ctx.drawImage(img, 0, 0, img.naturalWidth || img.width, img.naturalHeight || img.height, x0, y0, dw, dh); };
+      const put = (img) => {
+        if (!img) return;
+        ctx.drawImage(img, 0, 0, img.naturalWidth || img.width, img.naturalHeight || img.height, x0, y0, dw, dh);
+        entry.el.dataset.loaded = "true"; // an image is on this cell's canvas (tests and the benchmark wait for it)
+      };
       if (!entry.compare) { put(this.source(entry.pair[0], entry, k)); continue; }
       const [A, B] = entry.pair;
       const mode = this.mode;
@@ -529,7 +561,7 @@ class Viewer {
       } else {
         const key = `${mode}|${A && A.full}|${B && B.full}`;
         let img = this.combined.get(key);
-        if (!img && A && B && entry.el.__near !== false) {
+        if (!img && A && B && entry.el.__near === true) {
           const fa = this.fullOf(A);
           const fb = this.fullOf(B);
           if (fa && fb) {
@@ -545,6 +577,20 @@ class Viewer {
     }
   }
 
+  keep(key) {
+    kept.set(key, { view: { ...this.view }, focus: this.focus, split: this.split, locked: this.locked });
+  }
+
+  restore(key) {
+    const k = kept.get(key);
+    if (!k) return;
+    this.view = { ...k.view };
+    this.focus = k.focus;
+    this.split = k.split;
+    this.locked = k.locked;
+    this.root.querySelector(".wbv-lock").checked = k.locked;
+  }
+
   destroy() {
     document.removeEventListener("keydown", this.onKey);
     clearInterval(this.timer);
@@ -556,9 +602,14 @@ export default function (component) {
   const { parentElement, data } = component;
   const root = parentElement.querySelector(".wbv");
   if (!root) return undefined;
-  if (!root.__viewer) root.__viewer = new Viewer(root, component);
+  const key = component.key || "viewer";
+  if (!root.__viewer) {
+    root.__viewer = new Viewer(root, component);
+    root.__viewer.restore(key);
+  }
   const viewer = root.__viewer;
   viewer.api = component; // the newest setTriggerValue
   viewer.update(data);
-  return () => { viewer.destroy(); root.__viewer = null; };
+  viewer.keep(key);
+  return () => { viewer.keep(key); viewer.destroy(); root.__viewer = null; };
 }
