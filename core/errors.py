@@ -118,3 +118,7 @@ class DemoError(WorkbenchError):
 
 class SweepCancelled(WorkbenchError):
     """A running sweep was asked to stop (SIGTERM/SIGINT, or the app's cancel); the run records it cancelled."""
+
+
+class NativeViewError(WorkbenchError):
+    """A cell's Sketch Net output cannot be recomputed at the network's side (not a checkpoint cell, files gone)."""

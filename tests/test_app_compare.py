@@ -381,3 +381,21 @@ def test_the_page_reads_only_its_images_not_every_cell(app_store, monkeypatch):
     at.radio(key="cmp_filter_pref").set_value("marked").run()  # a few rows: only those images are read
     assert_no_exception(at)
     assert _viewer(at)["rows"] == []
+
+
+def test_the_cell_dialog_shows_the_sketch_nets_own_output_at_its_side(app_store):
+    from core.store.store import Store
+
+    with Store(app_store.db) as store:
+        cell = next(c for c in store.results() if c["method"] == "checkpoint" and c["status"] == "done"
+                    and not c["merge"] and c["resolution"] == 128)
+    at = app_test()
+    at.session_state["cmp_open_cell"] = cell["id"]
+    at.run()
+    assert_no_exception(at)
+    toggle = at.toggle(key=f"native_{cell['id']}")
+    assert "128x128" in toggle.label
+    toggle.set_value(True).run()
+    assert_no_exception(at)
+    assert any("128x128 px, shown one image pixel per screen pixel" in c.value for c in at.caption)
+    assert any(d.key == f"native_dl_{cell['id']}" for d in at.get("download_button"))

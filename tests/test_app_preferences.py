@@ -70,3 +70,42 @@ def test_page_without_marks_explains(app_store):
     at = app_test("workbench/pages/preferences.py")
     assert_no_exception(at)
     assert "No preferred marks yet" in at.info[0].value
+
+
+def test_page_counts_labels_per_value_and_links_each_note_to_its_row(app_store):
+    from core.store.store import Store
+
+    with Store(app_store.db) as store:
+        cells = store.query("SELECT id, image_sha256, image_name, resolution FROM cells WHERE method = 'checkpoint' "
+                            "AND status = 'done' ORDER BY id")
+        low = [c for c in cells if c["resolution"] == 64][:2]
+        high = [c for c in cells if c["resolution"] == 128][:1]
+        for c in low:
+            store.tag(c["id"], "broken lines", None, "tester")
+        store.tag(high[0]["id"], "broken lines", None, "tester")
+        store.tag(high[0]["id"], "too dark", None, "tester")
+        store.tag(low[0]["id"], None, "gaps at the chin", "tester")
+    at = app_test("workbench/pages/preferences.py")
+    assert_no_exception(at)
+    assert "No preferred marks yet" in at.info[0].value  # marks and labels are independent
+    at.selectbox(key="pref_tag_axis").set_value("resolution").run()
+    (frame,) = at.dataframe  # no marks: the labels table is the only one
+    table = frame.value
+    assert table.loc["broken lines", "64"] == 2 and table.loc["broken lines", "128"] == 1
+    assert table.loc["too dark", "64"] == 0 and table.loc["too dark", "128"] == 1
+    assert any("gaps at the chin" in m.value and low[0]["image_name"] in m.value for m in at.markdown)
+    (link,) = at.get("page_link")
+    assert link.proto.label == "Show row" and link.proto.page_script_hash
+    assert f"row={low[0]['image_sha256']}" in link.proto.query_string
+
+    # the link's row alone on the Compare page
+    compare = app_test()
+    compare.query_params["row"] = low[0]["image_sha256"]
+    compare.run()
+    assert_no_exception(compare)
+    (viewer,) = [e for e in compare.get("bidi_component") if e.proto.component_name == "sketch_workbench.viewer"]
+    rows = json.loads(viewer.proto.json)["rows"]
+    assert [r["key"] for r in rows] == [low[0]["image_sha256"]]
+    compare.button(key="cmp_all_rows").click().run()
+    (viewer,) = [e for e in compare.get("bidi_component") if e.proto.component_name == "sketch_workbench.viewer"]
+    assert len(json.loads(viewer.proto.json)["rows"]) > 1

@@ -1,7 +1,9 @@
 """The cell dialog of the Compare page: one cell's images large, its strokes, error, metrics and tags.
 
-Input, mask, cropped input and full-resolution sketch side by side; the SVG
-strokes and drawing-order GIF when the cell was vectorised.
+Input, mask, cropped input and full-resolution sketch side by side (the
+stored sketch is at the input's size, as the original saved it); on request,
+the Sketch Net's own output at its side (e.g. 424x424), shown one pixel per
+pixel; the SVG strokes and drawing-order GIF when the cell was vectorised.
 
 The open cell's id is kept in the session (``cmp_open_cell``), so the dialog
 stays open across full reruns (e.g. after removing a tag) until it is closed.
@@ -10,6 +12,7 @@ stays open across full reruns (e.g. after removing a tag) until it is closed.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import streamlit as st
 
@@ -65,6 +68,7 @@ def cell_dialog(cell_id: int) -> None:
                 st.image(data, width="stretch" if title == "Sketch" else "content")
             else:
                 st.caption(ABSENT.get(column, "file missing"))
+    native_view(store, cell)
     if cell.get("svg_path") or cell.get("gif_path"):
         strokes(store, cell)
     if cell["error"]:
@@ -94,3 +98,42 @@ def strokes(store: Store, cell: dict) -> None:
                                    mime="image/svg+xml", key=f"svg_dl_{cell['id']}")
             else:
                 st.image(data, width="stretch")
+
+
+@st.cache_data(max_entries=16, show_spinner="Running the Sketch Net once more…")
+def native_png(cell_id: int, checkpoint: str, cropped: str, stamp: int) -> bytes:
+    """The cell's Sketch Net output at its own side, as PNG (computed once per cell and input file version)."""
+    from core.files import encode_png
+    from core.pipeline.native import cell_native_sketch
+
+    return encode_png(cell_native_sketch(state.store().cell(cell_id), Path(checkpoint), Path(cropped)))
+
+
+def native_view(store: Store, cell: dict) -> None:
+    """A button that shows the Sketch Net's own output at its side, one image pixel per screen pixel."""
+    from core.errors import NativeViewError
+    from core.pipeline.native import native_side
+
+    side = native_side(cell)
+    if side is None or cell["status"] != "done":
+        return
+    known = {c["sha256"]: c for c in store.checkpoints()}
+    checkpoint = known.get(cell.get("sketch_sha256"), {}).get("path")
+    cropped = output_path(store, cell.get("cropped_path"))
+    key = f"native_{cell['id']}"
+    if not st.toggle(f"The Sketch Net's own output ({side}x{side}, before the resize to the input's size)", key=key):
+        return
+    if not checkpoint or not cropped:
+        st.caption("The checkpoint file or the stored network input is not known to the store.")
+        return
+    try:
+        data = native_png(cell["id"], str(store.absolute(checkpoint)), cropped, media.mtime(cropped))
+    except NativeViewError as exc:
+        st.error(str(exc))
+        return
+    note = " (recomputed in fp32; the sweep ran in " + cell["precision"] + ")" if cell.get("precision") not in (
+        None, "fp32") else ""
+    st.caption(f"{side}x{side} px, shown one image pixel per screen pixel{note}.")
+    st.image(data, width=side)
+    st.download_button("Download PNG", data, file_name=f"{cell['cell_key'][:12]}-{side}.png", mime="image/png",
+                       key=f"native_dl_{cell['id']}")

@@ -112,9 +112,18 @@ def predict_mask(mask_net: Network, img: np.ndarray, device: str | torch.device 
 def predict_sketch(sketch_net: Network, cropped: np.ndarray, side: int, device: str | torch.device = "cpu") -> np.ndarray:
     """Run the Sketch Net at ``side``; return the uint8 sketch resized back to the input's size."""
     h, w = cropped.shape[:2]
+    return cv2.resize(native_sketch(sketch_net, cropped, side, device), (w, h))
+
+
+def native_sketch(sketch_net: Network, cropped: np.ndarray, side: int, device: str | torch.device = "cpu") -> np.ndarray:
+    """The Sketch Net's own output at ``side x side``, as uint8 (0 = ink), before any resize.
+
+    :func:`predict_sketch` is this resized to the input's size (the original's
+    saved sketch), so the two show the same drawing at two pixel grids.
+    """
     with torch.inference_mode():
         out = sketch_net(to_tensor(cropped, side).to(device))
-    return sketch_to_image(out.float().squeeze().cpu().numpy(), w, h)
+    return _u8(out.float().squeeze().cpu().numpy() * 255)
 
 
 def sketch_to_image(raw: np.ndarray, w: int, h: int) -> np.ndarray:

@@ -84,6 +84,10 @@ class CellRecords:
         rows = self.query("SELECT * FROM cells WHERE id = ?", (cell_id,))
         return rows[0] if rows else None
 
+    def cells_by_id(self, cell_ids: list[int]) -> list[dict]:
+        """The cells with these ids (any order; unknown ids are left out)."""
+        return self.query_in("SELECT * FROM cells WHERE id IN ({marks})", list(cell_ids))
+
     def finished_cell_keys(self, keys: list[str]) -> set[str]:
         """Which of these cell keys the store holds as done or failed (cached: a sweep will not compute them)."""
         return {r["cell_key"] for r in self.query_in(

@@ -62,6 +62,7 @@ class Choice:
     preference: str
     order: str
     metric: str | None
+    row: str | None = None  # one image's sha256 (``?row=`` in the URL: a link from a note)
 
 
 def render() -> None:
@@ -103,7 +104,8 @@ def render() -> None:
     if order == "metric":
         metric = st.sidebar.selectbox("Metric", METRIC_NAMES, key="cmp_sort_metric",
                                       help="Rows whose A and B differ most in this metric come first.")
-    choice = Choice(sweep_id, test_set, axes, fixed, shown, len(configs), labels, preference, order, metric)
+    choice = Choice(sweep_id, test_set, axes, fixed, shown, len(configs), labels, preference, order, metric,
+                    st.query_params.get("row"))
     live = any(s.get("status") == "running" for s in sweeps)
     st.fragment(_grid_section, run_every=LIVE_SECONDS if live else None)(choice, live)
     show_open_cell()
@@ -138,7 +140,12 @@ def _grid_section(choice: Choice, live: bool) -> None:
         st.caption(f"A sweep is running: new cells appear here every {LIVE_SECONDS} s.")
     grid_args = (axes, fixed, shown)
     few = choice.labels or choice.preference == "marked"
-    if not few and choice.preference == "all" and choice.order == "name":
+    if choice.row:
+        # One row, as a link from a note asked.
+        st.button("Show every row", key="cmp_all_rows", icon=":material/close:", on_click=_forget_row)
+        grid = grid_of_images(store, choice.sweep_id, choice.test_set, {choice.row}, grid_args, columns)
+        page_rows, page_label = grid.rows, f"one row ({len(grid.rows)} found)"
+    elif not few and choice.preference == "all" and choice.order == "name":
         # The usual view: one page of images straight from the store.
         only = None if len(kept) == len(configs) else kept
         total = state.image_total(store, path, choice.sweep_id, choice.test_set, only, stamp)
@@ -162,6 +169,11 @@ def _grid_section(choice: Choice, live: bool) -> None:
         found = {row.key: row for row in grid.rows}
         page_rows = [found[k] for k in page_keys if k in found]
     _draw_grid(grid, page_rows, mine, tags_by_cell, page_label)
+
+
+def _forget_row() -> None:
+    """Back from one linked row to the whole grid (a button's callback)."""
+    st.query_params.pop("row", None)
 
 
 def _wanted(store, choice: Choice, mine: dict, tags_by_cell: dict) -> set[str] | None:

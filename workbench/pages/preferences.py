@@ -1,7 +1,9 @@
-"""Preferences: for each axis, how often each value was preferred, with a chart and CSV export.
+"""Preferences: how often each value of an axis was preferred, and the labels and notes given to each value.
 
 Counts come from the preferred marks made on the Compare page
-(:mod:`core.ranking.preferences` does the counting).
+(:mod:`core.ranking.preferences` does the counting); labels and notes are
+counted per value of the chosen axis, and every note links to its row on the
+Compare page.
 """
 
 from __future__ import annotations
@@ -11,16 +13,51 @@ import plotly.express as px
 import streamlit as st
 
 from core.ranking import preferences as P
+from workbench import grid as G
 from workbench import state
 
 
 def render() -> None:
     """Draw the page."""
     st.title("Preferences")
-    prefs = state.store().preferences()
+    store = state.store()
+    prefs = store.preferences()
     if not prefs:
-        st.info("No preferred marks yet. On **Compare**, pick the best cell of a row with the *Preferred* buttons.")
+        st.info("No preferred marks yet. On **Compare**, press 1-9 on a row to mark its preferred column.")
+    else:
+        _marks(prefs)
+    _labels_and_notes(store)
+
+
+def _labels_and_notes(store) -> None:
+    """Labels counted per value of an axis, and every note with a link to its row."""
+    st.header("Labels and notes")
+    tags = store.tags()
+    if not tags:
+        st.info("No labels or notes yet. On **Compare**, press t (label) or n (note) on a row.")
         return
+    cells = {c["id"]: c for c in store.cells_by_id(sorted({t["cell_id"] for t in tags}))}
+    axis = st.selectbox("Count by", list(G.AXES), format_func=G.AXES.get, key="pref_tag_axis")
+    counted = [{"label": t["label"], "value": G.axis_value(cells[t["cell_id"]], axis) or G.NA}
+               for t in tags if t["label"] and t["cell_id"] in cells]
+    if counted:
+        table = pd.DataFrame(counted).pivot_table(index="label", columns="value", aggfunc="size", fill_value=0)
+        st.caption(f"How many cells of each {G.AXES[axis]} carry each label.")
+        st.dataframe(table)
+    notes = [t for t in tags if t["note"] and t["cell_id"] in cells]
+    if notes:
+        st.subheader(f"Notes ({len(notes)})")
+    for t in notes:
+        cell = cells[t["cell_id"]]
+        left, right = st.columns([5, 1], vertical_alignment="center")
+        left.markdown(f"**{cell['image_name']}** · {G.describe_settings(G.settings_of(cell))}  \n"
+                      f"{t['note']} — *{t['author']}, {t['created_at'][:16]}*")
+        right.page_link("workbench/pages/compare.py", label="Show row", icon=":material/grid_view:",
+                        query_params={"row": cell["image_sha256"]})
+
+
+def _marks(prefs: list[dict]) -> None:
+    """How often each value of an axis was preferred: sentences, a chart, a table and CSV downloads."""
     authors = sorted({p["author"] for p in prefs})
     chosen = st.multiselect("Whose marks", authors, default=authors, key="pref_authors")
     prefs = [p for p in prefs if p["author"] in chosen]
