@@ -8,7 +8,9 @@ Compare page once to warm the app, then loads it ``--loads`` times more, each
 in a fresh browser context (empty cache; with ``--warm-cache`` all in one
 context whose cache is kept, as a user reloading the page), and measures from
 the navigation's start until ``--images`` viewer cells have an image drawn
-(checked every animation frame). Then it does the same with a Streamlit page
+(checked every animation frame). On a loaded page it then zooms with the
+wheel five times and times each zoom to the end of the frame that drew it,
+checking every cell shows the same new view in that frame. Then it does the same with a Streamlit page
 that holds only a title (the floor: what any Streamlit page costs on this
 machine) unless ``--no-floor``. Prints one JSON line: every time, the medians,
 the time above the floor, the store's cell count. Timing lives here, never in
@@ -39,6 +41,21 @@ WAIT_JS = """([selector, wanted]) => {
     const done = [...document.querySelectorAll(selector)].filter(i => i.complete && i.naturalWidth > 0);
     const cells = document.querySelectorAll('[data-testid="viewer-cell"][data-loaded="true"]');
     return done.length >= wanted || cells.length >= wanted ? performance.now() : false;
+}"""
+# One wheel zoom over the first cell, then the next animation frame: the viewer's own frame (asked for by its wheel
+# handler, so run before ours) has drawn every cell by then. Returns the time to that frame and whether every cell's
+# view changed to one same value in it.
+WHEEL_JS = """async () => {
+    const cells = [...document.querySelectorAll('[data-testid="viewer-cell"]')];
+    const box = cells[0].getBoundingClientRect();
+    const before = cells[0].dataset.view;
+    const t0 = performance.now();
+    cells[0].dispatchEvent(new WheelEvent('wheel', {deltaY: -120, clientX: box.x + box.width / 2,
+        clientY: box.y + box.height / 2, bubbles: true, cancelable: true}));
+    await new Promise(r => requestAnimationFrame(() => r()));
+    const views = cells.map(c => c.dataset.view);
+    return {ms: performance.now() - t0, lockstep: views.every(v => v === views[0]) && views[0] !== before,
+            cells: cells.length};
 }"""
 # The floor: a Streamlit page holding only a title, served the same way, timed until the title is drawn.
 FLOOR_APP = 'import streamlit as st\n\nst.title("Floor")\n'
@@ -106,9 +123,30 @@ def cell_count(db: Path) -> int:
         return store.cell_count()
 
 
-def time_loads(command: list[str], url_path: str, port: int, args, done_js: str) -> tuple[float, list[float]]:
-    """Start ``command``, load ``url_path`` once to warm the app, then ``args.loads`` timed times; stop it."""
+def time_wheel(browser, url: str, timeout_s: float, zooms: int = 5) -> list[dict]:
+    """``zooms`` wheel zooms on a loaded Compare page: per zoom, ms to the frame that drew it and lock-step or not."""
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    try:
+        page.goto(url)
+        page.wait_for_function(WAIT_JS, arg=[ST_IMAGES, 1], timeout=timeout_s * 1000)
+        out = []
+        for _ in range(zooms):
+            out.append(page.evaluate(WHEEL_JS))
+            page.wait_for_timeout(100)
+        return out
+    finally:
+        page.close()
+
+
+def time_loads(command: list[str], url_path: str, port: int, args, done_js: str,
+               wheel: list | None = None) -> tuple[float, list[float]]:
+    """Start ``command``, load ``url_path`` once to warm the app, then ``args.loads`` timed times; stop it.
+
+    With ``wheel`` (a list), the Compare page's wheel zooms are timed too and appended to it.
+    """
     from playwright.sync_api import sync_playwright
+
+    wheel = [] if wheel is None else wheel
 
     url = f"http://127.0.0.1:{port}{url_path}"
     proc = start_app(command, port)
@@ -119,6 +157,8 @@ def time_loads(command: list[str], url_path: str, port: int, args, done_js: str)
                 shared = browser.new_context(viewport={"width": 1600, "height": 1000}) if args.warm_cache else None
                 warm = time_load(browser, url, args.images, args.timeout, shared, done_js)  # not counted
                 times = [time_load(browser, url, args.images, args.timeout, shared, done_js) for _ in range(args.loads)]
+                if done_js == WAIT_JS:
+                    wheel.extend(time_wheel(browser, url, args.timeout))
             finally:
                 browser.close()
     finally:
@@ -142,11 +182,16 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.db} does not exist: run scripts/build_bench_store.py first")
 
     port = free_port()
+    wheel: list[dict] = []
     warm, times = time_loads([sys.executable, "-m", "core.cli.main", "ui", "--port", str(port), "--db",
-                              str(args.db.resolve())], args.url_path, port, args, WAIT_JS)
+                              str(args.db.resolve())], args.url_path, port, args, WAIT_JS, wheel)
     result = {"cells": cell_count(args.db), "images": args.images,
               "browser_cache": "kept" if args.warm_cache else "empty", "warmup_s": round(warm, 3),
-              "loads_s": [round(t, 3) for t in times], "median_s": round(statistics.median(times), 3)}
+              "loads_s": [round(t, 3) for t in times], "median_s": round(statistics.median(times), 3),
+              "wheel_cells": wheel[0]["cells"] if wheel else 0,
+              "wheel_frame_ms": [round(w["ms"], 1) for w in wheel],
+              "wheel_median_ms": round(statistics.median(w["ms"] for w in wheel), 1) if wheel else None,
+              "wheel_lockstep": all(w["lockstep"] for w in wheel)}
     if not args.no_floor:
         with tempfile.TemporaryDirectory() as tmp:
             script = Path(tmp) / "floor.py"
