@@ -224,5 +224,30 @@ def _migration_3(db: sqlite_utils.Database) -> None:
     db["cells"].create_index(["test_set", "image_name", "image_sha256"], index_name=IMAGE_ORDER_INDEX)
 
 
-MIGRATIONS = [_migration_1, _migration_2, _migration_3]
+def _migration_4(db: sqlite_utils.Database) -> None:
+    # Where each cell came from (code, environment, checkpoints, config, time) as one JSON object; cells computed
+    # before this version have none (null).
+    db["cells"].add_column("provenance_json", str)
+    # Blind votes: the cells one person was shown for one row of a comparison, in the order shown, and the one
+    # they picked (``tie`` when they said all were equally good: no winner).
+    db["votes"].create(
+        {
+            "id": int,
+            "comparison": str,  # the comparison's key: axis and fixed settings (core.ranking)
+            "axis": str,
+            "row_key": str,  # the image's sha256
+            "shown_json": str,  # [{"cell_id", "value"}, ...] in the order shown
+            "winner_cell_id": int,  # None for a tie
+            "winner_value": str,
+            "tie": int,
+            "author": str,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("winner_cell_id", "cells", "id")],
+    )
+    db["votes"].create_index(["comparison"])
+
+
+MIGRATIONS = [_migration_1, _migration_2, _migration_3, _migration_4]
 SCHEMA_VERSION = len(MIGRATIONS)
