@@ -37,6 +37,8 @@ else:
             st.Page("workbench/pages/compare.py", title="Compare", icon=":material/grid_view:", default=True),
             st.Page("workbench/pages/preferences.py", title="Preferences", icon=":material/thumb_up:",
                     url_path="preferences"),
+            st.Page("workbench/pages/ranking.py", title="Blind ranking", icon=":material/how_to_vote:",
+                    url_path="ranking"),
         ],
         "Check": [
             st.Page("workbench/pages/metrics.py", title="Metrics", icon=":material/bar_chart:", url_path="metrics"),

@@ -122,3 +122,15 @@ class SweepCancelled(WorkbenchError):
 
 class NativeViewError(WorkbenchError):
     """A cell's Sketch Net output cannot be recomputed at the network's side (not a checkpoint cell, files gone)."""
+
+
+class RankingError(WorkbenchError):
+    """Blind votes cannot be turned into strengths (none yet, one value only) or a vote is malformed."""
+
+
+class RerunError(WorkbenchError):
+    """A stored cell cannot be re-run: unknown cell, no stored sketch, or its input or checkpoint is gone or changed."""
+
+
+class FigureError(UsageError):
+    """A figure cannot be exported as asked (unknown axis or image, crop outside 0-1, nothing to show, bad suffix)."""

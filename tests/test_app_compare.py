@@ -27,7 +27,7 @@ def _baseline(i, image="img1"):
 
 
 def test_axis_values_treat_null_as_not_applicable():
-    from workbench.grid import NO_MASK, axis_value
+    from core.axes import NO_MASK, axis_value
 
     off = _cell(1, mask_checkpoint=None, background=0, mask_mode=None, softctr=None)
     assert axis_value(off, "mask_checkpoint") == NO_MASK  # background off is a real value of the mask axis

@@ -299,3 +299,35 @@ def test_new_cells_of_a_running_sweep_appear_without_losing_the_view(swept, tmp_
             gate.release()
         mp.undo()
         sweep.join(timeout=60)
+
+
+def test_blind_ranking_votes_by_keys_and_names_nothing_before_the_vote(viewer_server, viewer_store, tab):
+    from core.axes import axis_value
+    from core.store.store import Store
+
+    tab.goto(viewer_server + "/ranking")
+    tab.wait_for_function(CELLS_DRAWN, arg=2)
+    with Store(viewer_store.db) as store:
+        names = {axis_value(c, "sketch_checkpoint") for c in store.results()} - {None}
+        before = len(store.votes())
+    assert len(names) >= 2
+    body = tab.inner_text("body")
+    assert not any(name in body for name in names), "a setting is named before the vote"
+    assert tab.locator('[data-testid="viewer-column"]').all_inner_texts()[:2] == ["1", "2"]
+    tab.locator("h1").first.click()
+    tab.keyboard.press("1")
+    votes = wait_for(lambda: Store(viewer_store.db).votes()[before:], 15, "the vote in the store")
+    assert votes[0]["author"] == "browser" and votes[0]["winner_cell_id"] == votes[0]["shown"][0]["cell_id"]
+    expect(tab.get_by_text("Recorded #1")).to_be_visible()  # named only now, after the vote
+    tab.wait_for_function(CELLS_DRAWN, arg=2)
+    tab.locator("h1").first.click()
+    tab.keyboard.press("s")
+    expect(tab.get_by_text("Skipped.")).to_be_visible()
+    tab.locator("h1").first.click()
+    tab.keyboard.press("t")
+    ties = wait_for(lambda: [v for v in Store(viewer_store.db).votes()[before:] if v["tie"]], 15, "the tie")
+    assert len(ties) == 1 and len(Store(viewer_store.db).votes()) == before + 2
+    tab.locator("h1").first.click()
+    tab.keyboard.press("u")
+    wait_for(lambda: len(Store(viewer_store.db).votes()) == before + 1, 15, "the undone tie")
+    _no_exception(tab)

@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from workbench.grid import axis_options
+from core.axes import axis_options
 
 __all__ = ["Preset", "checkpoint_stage", "presets"]
 

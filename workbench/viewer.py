@@ -26,7 +26,7 @@ from workbench.files_route import file_url, input_file, input_url
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MODES", "apply_event", "image_size", "image_url", "viewer", "viewer_data"]
+__all__ = ["BLIND_HINT", "MODES", "apply_event", "blind_data", "image_size", "image_url", "viewer", "viewer_data"]
 
 MODES = ("side by side", "slider", "flicker", "difference", "overlay")
 ASSETS = Path(__file__).parent / "components" / "viewer"
@@ -111,6 +111,28 @@ def viewer_data(store: Store, grid: G.Grid, rows: list[G.Row], preferred: dict[s
             "a": min(a, last), "b": min(b, last), "page_label": page_label}
 
 
+BLIND_HINT = ("1–4 pick the best · s skip · t tie (all equally good) · u undo your last vote · "
+              "wheel zoom · drag pan · double-click fit ↔ 1:1 · + - 0 zoom")
+
+
+def blind_data(store: Store, cells: list[dict], row_key: str, image_path: str | None) -> dict:
+    """The component's ``data`` for one blind vote: ``cells`` in the order given, numbered, nothing that names them.
+
+    Headers are 1, 2, ...; a cell carries no title, label, note or mark, so
+    the settings stay hidden until the vote is cast.
+    """
+    payload = []
+    for cell in cells:
+        one = _cell_payload(store, cell, None, [])
+        one.update(title="", labels=[], notes=[], error=None)
+        payload.append(one)
+    columns = [{"key": str(i + 1), "label": str(i + 1), "differs": "", "title": ""} for i in range(len(cells))]
+    row = {"key": row_key, "label": "Which is best?", "cells": payload,
+           "input": input_url(row_key, input_file(store.root, row_key, image_path))}
+    return {"columns": columns, "rows": [row], "mode": MODES[0], "a": 0, "b": min(1, len(cells) - 1),
+            "page_label": "", "blind": True, "hint": BLIND_HINT}
+
+
 # --------------------------------------------------------------------------- events
 
 
@@ -164,15 +186,23 @@ def _json_list(text: str | None) -> list[str]:
     return value if isinstance(value, list) else []
 
 
-def _on_event(key: str) -> None:
-    """The component's callback: apply its newest event to the grid last shown (once: events carry a number)."""
+def _new_event(key: str) -> dict | None:
+    """The component's newest event, once (events carry a number); None when there is none or it was seen."""
     event = (st.session_state.get(key) or {}).get("event")
     if not isinstance(event, dict):
-        return
+        return None
     seen = st.session_state.setdefault(f"{key}__seen", set())
     if event.get("seq") in seen:
-        return
+        return None
     seen.add(event.get("seq"))
+    return event
+
+
+def _on_event(key: str) -> None:
+    """The component's callback: apply its newest event to the grid last shown."""
+    event = _new_event(key)
+    if event is None:
+        return
     if event.get("type") == "mode" and event.get("mode") in MODES:
         st.session_state[f"{key}__mode"] = event["mode"]
         return
@@ -187,8 +217,12 @@ def _on_event(key: str) -> None:
         log.info("%s %s", state.author(), done)
 
 
-def viewer(data: dict, key: str, grid: G.Grid | None = None):
-    """Mount the viewer with ``data`` (see :func:`viewer_data`); its events are written to the store at once."""
+def viewer(data: dict, key: str, grid: G.Grid | None = None, on_event=None):
+    """Mount the viewer with ``data`` (see :func:`viewer_data`); its events are written to the store at once.
+
+    ``on_event`` replaces the Compare page's handling of the events (the
+    blind ranking page's votes): called with the event dict, once per event.
+    """
     mode = st.session_state.get(f"{key}__mode")
     if mode:
         data = dict(data, mode=mode)
@@ -197,4 +231,12 @@ def viewer(data: dict, key: str, grid: G.Grid | None = None):
         last = max(0, len(data["columns"]) - 1)
         data = dict(data, a=min(ab[0], last), b=min(ab[1], last))
     st.session_state[f"{key}__grid"] = grid  # what the events of this view refer to
-    return _mount(key=key, data=data, on_event_change=partial(_on_event, key))
+    handler = partial(_on_event, key) if on_event is None else partial(_on_own_event, key, on_event)
+    return _mount(key=key, data=data, on_event_change=handler)
+
+
+def _on_own_event(key: str, handle) -> None:
+    """The component's callback for a page with its own events: ``handle(event)`` once per event."""
+    event = _new_event(key)
+    if event is not None:
+        handle(event)

@@ -148,6 +148,7 @@ class Viewer {
     const same = !first && structure(this.data) === structure(data);
     this.data = data;
     this.root.querySelector(".wbv-page").textContent = data.page_label || "";
+    if (data.hint) this.root.querySelector(".wbv-hint").textContent = data.hint;
     const n = data.columns.length;
     if (first || !same) {
       this.a = Math.min(data.a ?? 0, Math.max(0, n - 1));
@@ -183,6 +184,11 @@ class Viewer {
         h.dataset.testid = "viewer-column";
         h.title = col.title || col.label;
         h.dataset.header = `${String.fromCharCode(65 + (i % 26))} · ${col.label}`;
+        if (d.blind) { // a blind vote: the number to press, nothing else
+          h.textContent = col.label;
+          this.grid.appendChild(h);
+          return;
+        }
         h.innerHTML = `${String.fromCharCode(65 + (i % 26))} · <span></span><small></small>`;
         h.querySelector("span").textContent = col.label;
         h.querySelector("small").textContent = col.differs || "";
@@ -447,6 +453,15 @@ class Viewer {
     const rows = this.data.rows;
     const row = rows[this.focus];
     const k = e.key;
+    if (this.data.blind) { // a blind vote: digits pick, s skips, t ties, u undoes; nothing else but the view keys
+      const n = this.data.columns.length;
+      if (/^[1-9]$/.test(k) && Number(k) <= n) this.send({ type: "vote", col: Number(k) - 1 });
+      else if (k === "s") this.send({ type: "skip" });
+      else if (k === "t") this.send({ type: "tie" });
+      else if (k === "u") this.send({ type: "undo" });
+      else if (!["+", "=", "-", "0"].includes(k)) return;
+      if (!["+", "=", "-", "0"].includes(k)) { e.preventDefault(); return; }
+    }
     const first = this.cells.find((c) => c.el.isConnected);
     if (k === "+" || k === "=") this.setScale(null, this.view.s * 1.25);
     else if (k === "-") this.setScale(null, this.view.s / 1.25);
