@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 
-__all__ = ["AXES", "NA", "NO_MASK", "axis_options", "axis_value", "is_checkpoint_label", "value_order"]
+__all__ = ["AXES", "NA", "NO_MASK", "axis_options", "axis_value", "is_baseline", "is_checkpoint_label", "matches",
+           "params_text", "value_order"]
 
 # Config fields offered as axes, in the order the page lists them.
 AXES: dict[str, str] = {
@@ -37,14 +38,19 @@ def _on_off(v) -> str | None:
     return None if v is None else ("on" if v else "off")
 
 
+def is_baseline(cell: dict) -> bool:
+    """Whether a cell is a classical baseline (no networks)."""
+    return cell.get("method") not in (None, "checkpoint")
+
+
 def axis_value(cell: dict, axis: str) -> str | None:
     """The display value of ``axis`` for a cell, or None where the axis does not apply to it."""
-    baseline = cell.get("method") not in (None, "checkpoint")
+    baseline = is_baseline(cell)
     if axis == "sketch_checkpoint":
         return cell["method"] if baseline else cell.get("sketch_checkpoint")
     if axis == "baseline_params":
         # Prefixed with the method: parameters of one baseline say nothing about another's cells.
-        return f"{cell['method']}: {_params(cell.get('baseline_params')) or 'defaults'}" if baseline else None
+        return f"{cell['method']}: {params_text(cell.get('baseline_params')) or 'defaults'}" if baseline else None
     if axis == "vectorize":
         return _on_off(cell.get("vectorize"))
     if baseline:
@@ -63,7 +69,7 @@ def axis_value(cell: dict, axis: str) -> str | None:
     return str(value)
 
 
-def _params(text: str | None) -> str | None:
+def params_text(text: str | None) -> str | None:
     """Baseline parameters JSON as ``k=v, k=v`` (the raw text if it is not JSON)."""
     if not text:
         return None
@@ -92,3 +98,17 @@ def axis_options(cells: list[dict], axis: str) -> list[str]:
 def is_checkpoint_label(value: str) -> bool:
     """Checkpoint labels are ``file@sha8``; baseline names never hold an ``@``."""
     return "@" in str(value)
+
+
+def matches(cell: dict, fixed: dict[str, str]) -> bool:
+    """Whether a cell fits the fixed settings (an axis that does not apply to it always fits)."""
+    for axis, wanted in fixed.items():
+        value = axis_value(cell, axis)
+        if value is None or value == wanted:
+            continue
+        if axis == "baseline_params" and value.split(":", 1)[0] != str(wanted).split(":", 1)[0]:
+            continue  # another baseline's parameters
+        if axis == "sketch_checkpoint" and is_baseline(cell) and is_checkpoint_label(wanted):
+            continue  # a baseline has no Sketch Net: it sits beside whichever one is fixed
+        return False
+    return True

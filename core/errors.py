@@ -12,7 +12,8 @@ __all__ = [
     "CheckpointError", "CheckpointNotFoundError", "UnsafeCheckpointError", "TruncatedCheckpointError",
     "UnknownArchitectureError", "SketchFormatError", "StrokesError", "StrokesFileError", "DatasetError",
     "UploadError", "StoreError", "SweepError", "SpecError", "SweepCancelled", "LaunchError", "AlreadyRunning",
-    "TrainingError", "TrainingDataError", "CurveFormatError", "EvaluationError", "DemoError",
+    "TrainingError", "TrainingDataError", "CurveFormatError", "EvaluationError", "DemoError", "NativeViewError",
+    "RankingError", "RerunError", "FigureError",
 ]
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 import tempfile
+import zlib
 from pathlib import Path
 
 import cv2
@@ -16,7 +18,8 @@ import numpy as np
 
 from core.errors import ImageReadError, WorkbenchError
 
-__all__ = ["write_atomic", "encode_png", "encode_webp", "sha256_file", "hash_bytes", "read_gray", "current_umask"]
+__all__ = ["write_atomic", "encode_png", "encode_webp", "png_with_text", "png_text", "sha256_file", "hash_bytes",
+           "read_gray", "current_umask"]
 
 _CHUNK = 1 << 20
 
@@ -71,6 +74,75 @@ def encode_png(img: np.ndarray, level: int | None = None) -> bytes:
     if not ok:
         raise WorkbenchError("OpenCV could not encode a PNG; check the opencv-python-headless install")
     return buf.tobytes()
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def png_with_text(png: bytes, key: str, text: str) -> bytes:
+    """The same PNG with an ``iTXt`` chunk ``key`` = ``text`` (UTF-8, uncompressed) right after its header.
+
+    Pixels and every other chunk stay as they were: a reader that ignores
+    text chunks decodes the same image.
+
+    Args:
+        png: a whole PNG file's bytes.
+        key: the chunk's keyword (1-79 Latin-1 characters, no NUL), e.g. ``sketch-workbench-provenance``.
+        text: any text.
+    """
+    if not png.startswith(PNG_SIGNATURE) or png[12:16] != b"IHDR":
+        raise WorkbenchError("not a PNG file (no PNG signature and header); cannot add a text chunk")
+    keyword = key.encode("latin-1")
+    if not 1 <= len(keyword) <= 79 or b"\0" in keyword:
+        raise WorkbenchError(f"PNG text keyword {key!r} must be 1-79 characters without NUL")
+    end_of_header = 8 + 12 + struct.unpack(">I", png[8:12])[0]
+    # iTXt: keyword, NUL, compression flag 0, method 0, empty language tag and translated keyword, the UTF-8 text.
+    chunk = _png_chunk(b"iTXt", keyword + b"\0\0\0\0\0" + text.encode("utf-8"))
+    return png[:end_of_header] + chunk + png[end_of_header:]
+
+
+def png_text(source: bytes | str | os.PathLike) -> dict[str, str]:
+    """The text chunks (``tEXt``, ``zTXt``, ``iTXt``) of a PNG file or its bytes, as ``{keyword: text}``.
+
+    Returns ``{}`` for a file that is not a PNG or has no text; a truncated or
+    damaged chunk ends the reading (what came before it is kept).
+    """
+    data = source if isinstance(source, bytes | bytearray) else Path(source).read_bytes()
+    out: dict[str, str] = {}
+    if not data.startswith(PNG_SIGNATURE):
+        return out
+    pos = len(PNG_SIGNATURE)
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I", data[pos:pos + 4])[0], data[pos + 4:pos + 8]
+        body = data[pos + 8:pos + 8 + length]
+        if len(body) < length or kind == b"IEND":
+            break
+        try:
+            _read_text_chunk(kind, body, out)
+        except (ValueError, zlib.error):
+            break
+        pos += 12 + length
+    return out
+
+
+def _read_text_chunk(kind: bytes, body: bytes, out: dict[str, str]) -> None:
+    if kind not in (b"tEXt", b"zTXt", b"iTXt"):
+        return
+    keyword, _, rest = body.partition(b"\0")
+    key = keyword.decode("latin-1")
+    if kind == b"tEXt":
+        out[key] = rest.decode("latin-1")
+    elif kind == b"zTXt":
+        out[key] = zlib.decompress(rest[1:]).decode("latin-1")
+    else:
+        compressed, rest = rest[0], rest[2:]
+        _language, _, rest = rest.partition(b"\0")
+        _translated, _, text = rest.partition(b"\0")
+        out[key] = (zlib.decompress(text) if compressed else text).decode("utf-8")
 
 
 def encode_webp(img: np.ndarray, quality: int = 90) -> bytes:

@@ -399,3 +399,48 @@ def test_the_cell_dialog_shows_the_sketch_nets_own_output_at_its_side(app_store)
     assert_no_exception(at)
     assert any("128x128 px, shown one image pixel per screen pixel" in c.value for c in at.caption)
     assert any(d.key == f"native_dl_{cell['id']}" for d in at.get("download_button"))
+
+
+def test_the_cell_dialog_shows_provenance_and_reruns_the_cell(app_store):
+    from core.store.store import Store
+
+    with Store(app_store.db) as store:
+        cell = next(c for c in store.results() if c["method"] == "checkpoint" and c["status"] == "done")
+    prov = json.loads(cell["provenance_json"])
+    at = app_test()
+    at.session_state["cmp_open_cell"] = cell["id"]
+    at.run()
+    assert_no_exception(at)
+    assert any(e.label == "Provenance" for e in at.expander)
+    table = at.dataframe[0].value
+    shown = dict(zip(table["field"], table["value"], strict=True))
+    assert shown["torch"] == prov["torch"] and shown["Precision"] == "fp32"
+    assert shown["Sketch checkpoint sha256"] == cell["sketch_sha256"]
+    button = at.button(key=f"rerun_{cell['id']}")
+    assert button.label == "Re-run this cell"
+    button.click().run()
+    assert_no_exception(at)
+    assert any(s.value.startswith("Matches: largest difference") for s in at.success)
+    # The report stays after another run of the page (e.g. a tag saved).
+    at.run()
+    assert any(s.value.startswith("Matches: largest difference") for s in at.success)
+
+
+def test_the_cell_dialog_says_when_provenance_was_not_recorded(app_store):
+    import sqlite3
+
+    from core.store.store import Store
+
+    with Store(app_store.db) as store:
+        cell = next(c for c in store.results() if c["status"] == "done")
+    with sqlite3.connect(app_store.db) as conn:
+        conn.execute("UPDATE cells SET provenance_json = NULL WHERE id = ?", (cell["id"],))
+    at = app_test()
+    at.session_state["cmp_open_cell"] = cell["id"]
+    at.run()
+    assert_no_exception(at)
+    unknown = "unknown (computed before provenance was recorded)"
+    assert any(e.label == f"Provenance: {unknown}" for e in at.expander)
+    table = at.dataframe[0].value
+    recorded_fields = ~table["field"].str.endswith("checkpoint sha256")  # those come from the cell's own columns
+    assert set(table["value"][recorded_fields]) == {unknown}

@@ -403,3 +403,150 @@ def test_demo_step_lines_are_shown_once(capsys):
         assert capsys.readouterr().err == "[1/3] test sets\n"
     finally:
         logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+
+
+# --------------------------------------------------------------------------- rerun and provenance in results
+
+
+def _cli(argv, capsys) -> tuple[int, str, str]:
+    from core.cli.main import main
+
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_rerun_cell_matches_then_reports_an_edited_setting(app_store):
+    import sqlite3
+
+    from core.store.store import Store
+    from tests.fixtures import run_cli
+
+    with Store(app_store.db, readonly=True) as store:
+        cell = next(c for c in store.results() if c["status"] == "done" and c["resolution"] == 64
+                    and c["mask_mode"] == "soft")
+    done = run_cli("rerun", str(cell["id"]), "--db", str(app_store.db), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["cell_id"] == cell["id"] and report["match"] is True and report["max_diff"] <= 2
+
+    with sqlite3.connect(app_store.db) as conn:
+        conn.execute("UPDATE cells SET resolution = 128 WHERE id = ?", (cell["id"],))
+    changed = run_cli("rerun", str(cell["id"]), "--db", str(app_store.db))
+    assert changed.returncode == 1
+    assert changed.stdout.startswith(f"cell {cell['id']} (") and "MISMATCH (max difference" in changed.stdout
+    assert "resolution 64 -> 128" in changed.stdout
+
+
+def test_rerun_row_and_sweep_and_its_refusals(app_store, capsys):
+    from core.store.store import Store
+
+    db = str(app_store.db)
+    with Store(app_store.db, readonly=True) as store:
+        image = store.results()[0]["image_sha256"]
+    code, out, _ = _cli(["rerun", "--row", image, "--db", db, "--json"], capsys)
+    reports = json.loads(out)
+    assert code == 0 and reports and all(r["match"] for r in reports)
+    code, out, err = _cli(["rerun", "--sweep", str(app_store.sweep_id), "--db", db], capsys)
+    assert code == 0 and len(out.splitlines()) == app_store.cells and "match" in err
+    for argv, message in ((["rerun", "999999"], "no cell 999999"), (["rerun", "--sweep", "77"], "no sweep 77"),
+                          (["rerun"], "name what to re-run"), (["rerun", "1", "--row", image], "one thing at a time")):
+        code, out, err = _cli([*argv, "--db", db], capsys)
+        assert code in (1, 2) and out == "" and err.startswith("error: ") and message in err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_results_carry_provenance_in_json_and_csv(app_store, capsys):
+    import csv
+    import io
+
+    db = str(app_store.db)
+    code, out, _ = _cli(["results", "--json", "--db", db], capsys)
+    records = json.loads(out)
+    done = [r for r in records if r["status"] == "done"]
+    assert code == 0 and done and all(isinstance(r["provenance"], dict) for r in done)
+    assert done[0]["provenance"]["config"]["method"] == done[0]["method"]
+    assert {"torch", "git_commit", "device_name", "checkpoints", "computed_at"} <= set(done[0]["provenance"])
+    code, out, _ = _cli(["results", "--csv", "--db", db], capsys)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert "provenance_json" in rows[0] and "provenance" not in rows[0]
+    assert json.loads(rows[0]["provenance_json"]) == records[0]["provenance"]
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _export_cli(argv, capsys) -> tuple[int, str, str]:
+    """``main(argv)`` in this process: exit status, stdout, stderr."""
+    from core.cli.main import main
+
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_export_writes_figure_and_manifest(swept, tmp_path):
+    """``workbench export`` in a real process: an SVG with its manifest, and a summary line naming both."""
+    from tests.fixtures import run_cli
+
+    out = tmp_path / "fig.svg"
+    run = run_cli("export", "--db", str(swept.db), "--sweep", str(swept.sweep_id), "--columns", "mask_checkpoint",
+                  "--fix", "resolution=128", "--fix", "mask_mode=soft", "--rows", "2", "--crop", "0.2,0.2,0.5,0.5",
+                  "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.stdout.startswith(f"wrote {out} (") and "fig.manifest.json" in run.stdout
+    assert "<text" in out.read_text()
+    manifest = json.loads((tmp_path / "fig.manifest.json").read_text())
+    assert manifest["fixed"]["resolution"] == "128" and manifest["fixed"]["mask_mode"] == "soft"
+    assert manifest["crop"] == [0.2, 0.2, 0.5, 0.5] and len(manifest["rows"]) == 2
+    assert [c["label"] for c in manifest["columns"]] == ["MaskNet_v2_stage1", "MaskNet_v2_stage2", "canny"]
+    assert all(p["cell_id"] and p["inset_box"] for p in manifest["panels"])
+
+
+def test_export_png_and_pdf_in_process(swept, tmp_path, capsys):
+    """PNG and PDF from the same command; --json prints the manifest; --images picks and orders the rows."""
+    db = str(swept.db)
+    code, out, _ = _export_cli(["export", "--db", db, "--columns", "resolution", "--images", "photo2", "photo0",
+                         "--scale", "2", "--out", str(tmp_path / "fig.png"), "--json"], capsys)
+    manifest = json.loads(out)
+    assert code == 0 and [r["label"] for r in manifest["rows"]] == ["photo2", "photo0"]
+    png = _rgb_png(tmp_path / "fig.png")
+    assert png.shape[:2] == (manifest["height_px"], manifest["width_px"])
+    box, native = manifest["panels"][0]["box"], manifest["panels"][0]["native_size"]
+    assert box[2:] == [2 * native[0], 2 * native[1]]
+    code, out, _ = _export_cli(["export", "--db", db, "--columns", "method", "--out", str(tmp_path / "fig.pdf")], capsys)
+    assert code == 0 and (tmp_path / "fig.pdf").read_bytes().startswith(b"%PDF-")
+    assert (tmp_path / "fig.manifest.json").is_file()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--columns", "flavour"], "unknown column axis 'flavour'"),
+    (["--columns", "resolution", "--crop", "0.5,0.5,0.75,0.1"], "--crop 0.5,0.5,0.75,0.1 lies outside the image"),
+    (["--columns", "resolution", "--crop", "1,2"], "--crop takes x,y,w,h"),
+    (["--columns", "resolution", "--images", "nope.png"], "no image 'nope.png'"),
+    (["--columns", "resolution", "--fix", "mask_mode=wobbly"], "no cells with mask_mode=wobbly"),
+    (["--columns", "resolution", "--fix", "gamma"], "--fix takes AXIS=VALUE"),
+    (["--columns", "resolution", "--sweep", "77"], "no sweep 77"),
+    (["--columns", "resolution", "--scale", "-1"], "--scale takes a number above 0"),
+    (["--columns", "resolution", "--rows", "0"], "--rows takes a number above 0"),
+])
+def test_export_bad_input_is_one_error_line(swept, tmp_path, capsys, argv, message):
+    """Each bad flag or value ends in one ``error:`` line that names it, exit 2, nothing written."""
+    code, out, err = _export_cli(["export", "--db", str(swept.db), *argv, "--out", str(tmp_path / "fig.png")], capsys)
+    assert code == 2 and out == "" and err.startswith("error: ") and message in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_export_refuses_unknown_suffix_and_empty_store(tmp_path, capsys):
+    """A figure name that is not .png/.svg/.pdf, and a store without cells, are refused in one line."""
+    from core.store.store import Store
+
+    Store(tmp_path / "empty.db").close()
+    code, _, err = _export_cli(["export", "--db", str(tmp_path / "empty.db"), "--columns", "resolution",
+                         "--out", str(tmp_path / "fig.jpg")], capsys)
+    assert code == 2 and "must end in .png, .svg or .pdf" in err and len(err.strip().splitlines()) == 1
+    code, _, err = _export_cli(["export", "--db", str(tmp_path / "empty.db"), "--columns", "resolution",
+                         "--out", str(tmp_path / "fig.png")], capsys)
+    assert code == 2 and "no cells to show" in err and len(err.strip().splitlines()) == 1

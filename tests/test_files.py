@@ -115,3 +115,48 @@ def test_temp_file_is_removed_on_interrupt(tmp_path, monkeypatch):
         write_atomic(tmp_path / "cell.png", b"data")
     assert _leftovers(tmp_path) == []
     assert not (tmp_path / "cell.png").exists()
+
+
+# --------------------------------------------------------------------------- PNG text chunks
+
+
+def test_png_text_chunk_round_trips_and_leaves_the_pixels_alone():
+    import cv2
+    import numpy as np
+
+    from core.files import encode_png, png_text, png_with_text
+
+    img = (np.arange(48 * 40) % 251).astype(np.uint8).reshape(48, 40)
+    plain = encode_png(img, 1)
+    text = '{"torch": "2.5", "note": "ünïcode ✓"}'
+    tagged = png_with_text(plain, "sketch-workbench-provenance", text)
+    assert tagged != plain and png_text(tagged) == {"sketch-workbench-provenance": text}
+    assert png_text(plain) == {}
+    decoded = cv2.imdecode(np.frombuffer(tagged, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(decoded, img)
+    # Another reader (Pillow) sees the same chunk and the same pixels.
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(tagged)) as im:
+        im.load()
+        assert im.text["sketch-workbench-provenance"] == text
+        assert np.array_equal(np.asarray(im), img)
+
+
+def test_png_text_reads_files_and_tolerates_other_data(tmp_path):
+    import numpy as np
+
+    from core.errors import WorkbenchError
+    from core.files import encode_png, png_text, png_with_text
+
+    data = png_with_text(encode_png(np.zeros((4, 4), np.uint8)), "k", "v")
+    (tmp_path / "a.png").write_bytes(data)
+    assert png_text(tmp_path / "a.png") == {"k": "v"} == png_text(str(tmp_path / "a.png"))
+    assert png_text(b"not a png") == {}
+    assert png_text(data[:40]) == {}  # cut inside the text chunk: nothing half-read
+    with pytest.raises(WorkbenchError, match="not a PNG"):
+        png_with_text(b"GIF89a", "k", "v")
+    with pytest.raises(WorkbenchError, match="keyword"):
+        png_with_text(data, "", "v")

@@ -36,7 +36,7 @@ needs_ray = pytest.mark.skipif(
 
 # Columns that legitimately differ between two runs of the same cells.
 VOLATILE = {"seconds", "t_decode", "t_mask", "t_sketch", "t_post", "peak_mem_mb", "device", "sweep_id",
-            "created_at", "finished_at"}
+            "created_at", "finished_at", "provenance_json"}
 FILE_COLUMNS = ("mask_path", "cropped_path", "sketch_path", "thumb_path", "npz_path", "svg_path", "gif_path",
                 "vector_path")
 
@@ -59,6 +59,23 @@ def make_set(folder: Path, count: int, broken: bool = False) -> Path:
     if broken:
         (folder / "broken.jpg").write_text("not an image")
     return folder
+
+
+def _timeless(provenance: str | dict | None) -> dict | None:
+    """A cell's provenance without the time it was computed (the one part two runs never share)."""
+    data = json.loads(provenance) if isinstance(provenance, str) else provenance
+    return None if data is None else {k: v for k, v in data.items() if k != "computed_at"}
+
+
+def _file_content(path: Path):
+    """A stored file as compared across runs: bytes, or for a PNG its pixels and its provenance chunk sans time."""
+    if path.suffix != ".png":
+        return path.read_bytes()
+    from core.files import png_text
+    from core.provenance import PNG_KEY
+
+    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    return pixels.tobytes(), pixels.shape, _timeless(png_text(path).get(PNG_KEY))
 
 
 def _rows(db: Path) -> dict[str, dict]:
@@ -97,10 +114,11 @@ def test_ray_gives_the_local_results_and_the_second_executor_computes_nothing(ra
         assert {k: v for k, v in row.items() if k not in VOLATILE} == \
                {k: v for k, v in ray_rows[key].items() if k not in VOLATILE}, key
         assert ray_rows[key]["device"] == "cpu"
-        # Same files, byte for byte, written by the workers under the store's folder.
+        assert _timeless(row["provenance_json"]) == _timeless(ray_rows[key]["provenance_json"]), key
+        # Same files (PNGs: same pixels, same provenance but its time), written by the workers under the store's folder.
         for column in FILE_COLUMNS:
             if row[column]:
-                assert (local_db.parent / row[column]).read_bytes() == (ray_db.parent / row[column]).read_bytes()
+                assert _file_content(local_db.parent / row[column]) == _file_content(ray_db.parent / row[column])
     assert sum(r["status"] == "failed" for r in ray_rows.values()) == per_image
     assert all("broken.jpg" == r["image_name"] for r in ray_rows.values() if r["status"] == "failed")
 
@@ -110,8 +128,9 @@ def test_ray_gives_the_local_results_and_the_second_executor_computes_nothing(ra
             for rec, root in ((ra, local_db.parent), (rb, ray_db.parent)):
                 for k in ("sketch_path", "thumb_path"):
                     rec[k] = rec[k] and str(Path(rec[k]).relative_to(root))
-            skip = {"seconds", "device", "sweep_id"}
+            skip = {"seconds", "device", "sweep_id", "provenance"}
             assert {k: v for k, v in ra.items() if k not in skip} == {k: v for k, v in rb.items() if k not in skip}
+            assert _timeless(ra["provenance"]) == _timeless(rb["provenance"])
         sweep = b.sweeps()[0]
         assert (sweep["executor"], sweep["status"], sweep["done"], sweep["failed"]) == \
                ("ray", "done", total - per_image, per_image)

@@ -3,7 +3,9 @@
 Input, mask, cropped input and full-resolution sketch side by side (the
 stored sketch is at the input's size, as the original saved it); on request,
 the Sketch Net's own output at its side (e.g. 424x424), shown one pixel per
-pixel; the SVG strokes and drawing-order GIF when the cell was vectorised.
+pixel; the SVG strokes and drawing-order GIF when the cell was vectorised;
+its provenance (code, environment, checkpoints, config, time) and a button
+that re-runs it with today's code and says whether it still matches.
 
 The open cell's id is kept in the session (``cmp_open_cell``), so the dialog
 stays open across full reruns (e.g. after removing a tag) until it is closed.
@@ -23,6 +25,13 @@ from workbench.tagging import tag_editor
 from workbench.views import output_path
 
 OPEN_KEY = "cmp_open_cell"
+RERUN_KEY = "cell_rerun_{}"  # the last re-run's report of a cell, kept across reruns of the page
+UNKNOWN = "unknown (computed before provenance was recorded)"
+# Provenance fields shown, in order: (label, key in the provenance JSON).
+PROVENANCE_FIELDS = (("Workbench", "workbench_version"), ("Pipeline", "pipeline_version"), ("Git commit", "git_commit"),
+                     ("Uncommitted changes", "git_dirty"), ("Python", "python"), ("torch", "torch"), ("CUDA", "cuda"),
+                     ("cuDNN", "cudnn"), ("Device", "device"), ("Device name", "device_name"),
+                     ("Precision", "precision"), ("Computed at", "computed_at"))
 # Title, column of the cell's path, side in px, enlarge small images with nearest-neighbour.
 PANELS = (("Input", "image_path", 512, False), ("Mask", "mask_path", 256, True),
           ("Cropped input", "cropped_path", 512, False), ("Sketch", "sketch_path", 1024, False))
@@ -79,6 +88,9 @@ def cell_dialog(cell_id: int) -> None:
     if cell.get("metrics_json"):
         with st.expander("All metrics"):
             st.json(json.loads(cell["metrics_json"]))
+    provenance_view(cell)
+    if cell["status"] == "done":
+        rerun_view(store, cell)
     tag_editor(cell, on_saved=close_cell)
 
 
@@ -137,3 +149,67 @@ def native_view(store: Store, cell: dict) -> None:
     st.image(data, width=side)
     st.download_button("Download PNG", data, file_name=f"{cell['cell_key'][:12]}-{side}.png", mime="image/png",
                        key=f"native_dl_{cell['id']}")
+
+
+def provenance_rows(cell: dict) -> list[dict]:
+    """The cell's provenance as ``{"field", "value"}`` rows (text), unknown values said so.
+
+    A cell computed before provenance was recorded has every value unknown;
+    in a recorded one, None means the value does not exist there (no CUDA,
+    not run from a git checkout).
+    """
+    recorded = json.loads(cell["provenance_json"]) if cell.get("provenance_json") else None
+    rows = []
+    for label, key in PROVENANCE_FIELDS:
+        value = None if recorded is None else recorded.get(key)
+        if recorded is None:
+            text = UNKNOWN
+        elif value is None:
+            text = "none" if key in ("cuda", "cudnn") else "unknown"
+        elif isinstance(value, bool):
+            text = "yes" if value else "no"
+        else:
+            text = str(value)
+        rows.append({"field": label, "value": text})
+    checkpoints = (recorded or {}).get("checkpoints") or {}
+    for role in ("sketch", "mask"):
+        sha = checkpoints.get(role) if recorded else cell.get(f"{role}_sha256")
+        if sha:
+            rows.append({"field": f"{role.capitalize()} checkpoint sha256", "value": sha})
+    return rows
+
+
+def provenance_view(cell: dict) -> None:
+    """A compact table of where the cell came from, with its full canonical config."""
+    with st.expander("Provenance" if cell.get("provenance_json") else f"Provenance: {UNKNOWN}"):
+        st.dataframe(provenance_rows(cell), hide_index=True, width="stretch")
+        recorded = json.loads(cell["provenance_json"]) if cell.get("provenance_json") else None
+        st.json((recorded or {}).get("config") or json.loads(cell.get("config_json") or "{}"), expanded=False)
+
+
+def rerun_view(store: Store, cell: dict) -> None:
+    """The "Re-run this cell" button: recompute with today's code and environment, report match and difference."""
+    from core.errors import WorkbenchError
+    from core.sweeps.rerun import describe_rerun, rerun_cell
+
+    key = RERUN_KEY.format(cell["id"])
+    if st.button("Re-run this cell", key=f"rerun_{cell['id']}",
+                 help="Compute it again with today's code and environment; the stored result is not touched."):
+        with st.spinner("Re-running the cell…"):
+            try:
+                st.session_state[key] = rerun_cell(store, cell["id"])
+            except WorkbenchError as exc:
+                st.session_state[key] = {"failed": str(exc)}
+    report = st.session_state.get(key)
+    if report is None:
+        return
+    if "failed" in report:
+        st.error(f"Cannot re-run: {report['failed']}")
+    elif report["match"]:
+        st.success(f"Matches: largest difference {report['max_diff']} grey levels "
+                   f"({report['differing_pixels']} of {report['pixels']} px differ).")
+    else:
+        st.error("Does not match: " + (report["error"] or f"largest difference {report['max_diff']} grey levels "
+                                       f"({report['differing_pixels']} of {report['pixels']} px differ)") + ".")
+    if "failed" not in report:
+        st.caption(describe_rerun(report))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from core.axes import AXES, NA, axis_options, axis_value, is_checkpoint_label, value_order
+from core.axes import AXES, NA, axis_options, axis_value, matches, value_order
 
 STATUS_RANK = {"done": 0, "failed": 1, "pending": 2}
 KEY_METRICS = (("ink_coverage", "ink", "{:.0%}"), ("strokes", "strokes", "{:.0f}"), ("edge_f1", "F1", "{:.2f}"),
@@ -58,20 +58,6 @@ def key_numbers(cell: dict) -> str:
 
 
 # --------------------------------------------------------------------------- fixed axes
-
-
-def matches(cell: dict, fixed: dict[str, str]) -> bool:
-    """Whether a cell fits the fixed settings (an axis that does not apply to it always fits)."""
-    for axis, wanted in fixed.items():
-        value = axis_value(cell, axis)
-        if value is None or value == wanted:
-            continue
-        if axis == "baseline_params" and value.split(":", 1)[0] != str(wanted).split(":", 1)[0]:
-            continue  # another baseline's parameters
-        if axis == "sketch_checkpoint" and cell.get("method") != "checkpoint" and is_checkpoint_label(wanted):
-            continue  # a baseline has no Sketch Net: it sits beside whichever one is fixed
-        return False
-    return True
 
 
 def resolve_fixed(cells: list[dict], axes: list[str], wanted: dict[str, str | None]) -> dict[str, tuple[list[str], str]]:

@@ -188,9 +188,11 @@ def cmd_results(args) -> int:
     elif args.csv:
         import csv
 
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]) if records else list(RESULT_FIELDS))
+        rows = [csv_record(r) for r in records]
+        header = rows[0] if rows else csv_record(dict.fromkeys(RESULT_FIELDS))
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(header))
         writer.writeheader()
-        writer.writerows(records)
+        writer.writerows(rows)
     else:
         for r in records:
             setting = (r["sketch_checkpoint"] or r["method"], r["mask_checkpoint"] or "-", r["resolution"],
@@ -198,6 +200,16 @@ def cmd_results(args) -> int:
             print(f"{r['cell_id']:>6} {r['status']:<8} {r['image']:<30} " + " ".join(map(str, setting))
                   + (f"  {r['error']}" if r["error"] else ""))
     return 0
+
+
+def csv_record(record: dict) -> dict:
+    """A results record as a CSV row: the provenance object becomes its JSON text, under ``provenance_json``."""
+    row = {}
+    for key, value in record.items():
+        if key == "provenance":
+            key, value = "provenance_json", None if value is None else json.dumps(value, sort_keys=True)
+        row[key] = value
+    return row
 
 
 def add_bench_parser(sub) -> None:

@@ -84,6 +84,12 @@ class CellRecords:
         rows = self.query("SELECT * FROM cells WHERE id = ?", (cell_id,))
         return rows[0] if rows else None
 
+    def cell_spec_json(self, cell_id: int) -> str | None:
+        """The spec (``sweeps.spec_json``) of the sweep that computed a cell, or None when unknown."""
+        rows = self.query("SELECT s.spec_json FROM cells c JOIN sweeps s ON s.id = c.sweep_id WHERE c.id = ?",
+                          (cell_id,))
+        return rows[0]["spec_json"] if rows else None
+
     def cells_by_id(self, cell_ids: list[int]) -> list[dict]:
         """The cells with these ids (any order; unknown ids are left out)."""
         return self.query_in("SELECT * FROM cells WHERE id IN ({marks})", list(cell_ids))

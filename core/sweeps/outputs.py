@@ -5,6 +5,11 @@ Files go to ``cells/<key[:2]>/<key>/`` beside the database (``sketch.png``,
 mask is one file per (image, Mask Net) under ``masks/``, shared by every cell
 that uses it. Every file is written atomically, so a killed sweep never leaves
 half a file. Used by the local writer thread and by Ray workers alike.
+
+Each computed cell's provenance (:mod:`core.provenance`) is stored with it
+and written into its ``sketch.png`` as a text chunk (:data:`core.provenance.PNG_KEY`),
+so a file copied out of the store still says where it came from; the pixels
+are the same as without it.
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from core.files import encode_png, encode_webp, write_atomic
+from core.files import encode_png, encode_webp, png_with_text, write_atomic
+from core.provenance import PNG_KEY, cell_provenance, provenance_json
 from core.sweeps.cell import Cell
 
-__all__ = ["THUMB_SIDE", "failure_fields", "finalize_cell", "thumbnail"]
+__all__ = ["THUMB_SIDE", "cell_checkpoints", "failure_fields", "finalize_cell", "sketch_png", "thumbnail"]
 
 THUMB_SIDE = 256
 # Working files are written on every cell: fast, light compression (the pixels do not depend on it).
@@ -32,11 +38,26 @@ def failure_fields(error: str) -> dict:
     return {"status": "failed", "error": error[:2000], "seconds": 0.0}
 
 
-def finalize_cell(root: Path, cell: Cell, img, out: dict) -> dict:
+def cell_checkpoints(config: dict) -> dict[str, str | None]:
+    """The checkpoints a cell's configuration runs, by role (``sketch``, ``mask``; None where none runs)."""
+    return {"sketch": config.get("sketch_sha256"), "mask": config.get("mask_sha256")}
+
+
+def sketch_png(sketch: np.ndarray, provenance_text: str | None) -> bytes:
+    """The stored ``sketch.png`` bytes: the sketch's pixels, with the provenance JSON as a text chunk when given."""
+    data = encode_png(sketch, PNG_LEVEL)
+    return data if provenance_text is None else png_with_text(data, PNG_KEY, provenance_text)
+
+
+def finalize_cell(root: Path, cell: Cell, img, out: dict, env: dict | None = None) -> dict:
     """Write a computed cell's files under ``root`` (atomically) and return its store fields.
 
     Vectorises when the cell asks for it, computes the metrics, and returns
     paths relative to ``root`` (the store's folder), timings and peak memory.
+
+    Args:
+        env: the computing process's :func:`core.provenance.environment_provenance`; with it the cell's
+            provenance is recorded (``provenance_json``) and written into its sketch PNG. None records none.
     """
     from core.pipeline.seed import apply_gamma
 
@@ -50,7 +71,11 @@ def finalize_cell(root: Path, cell: Cell, img, out: dict) -> dict:
         from core.sketch.tracing import vectorize
 
         strokes = vectorize(saved)
-    fields.update(_write_files(Path(root), cell, out, strokes))
+    text = None
+    if env is not None:
+        text = provenance_json(cell_provenance(cell.config, cell_checkpoints(cell.config), env))
+        fields["provenance_json"] = text
+    fields.update(_write_files(Path(root), cell, out, strokes, text))
     fields.update(_metrics(cell, saved, strokes))
     fields.update({k: round(v, 6) for k, v in out["timings"].items()})
     fields["t_post"] = round(time.perf_counter() - t, 6)
@@ -58,7 +83,7 @@ def finalize_cell(root: Path, cell: Cell, img, out: dict) -> dict:
     return fields
 
 
-def _write_files(root: Path, cell: Cell, out: dict, strokes) -> dict:
+def _write_files(root: Path, cell: Cell, out: dict, strokes, provenance_text: str | None) -> dict:
     folder = root / "cells" / cell.key[:2] / cell.key
     paths = {}
     if out["mask"] is not None:
@@ -71,7 +96,8 @@ def _write_files(root: Path, cell: Cell, out: dict, strokes) -> dict:
     if out["cropped"] is not None:
         paths["cropped_path"] = _relative(root, write_atomic(folder / "cropped.png",
                                                              encode_png(out["cropped"], PNG_LEVEL)))
-    paths["sketch_path"] = _relative(root, write_atomic(folder / "sketch.png", encode_png(out["sketch"], PNG_LEVEL)))
+    sketch = sketch_png(out["sketch"], provenance_text)
+    paths["sketch_path"] = _relative(root, write_atomic(folder / "sketch.png", sketch))
     paths["thumb_path"] = _relative(root, write_atomic(folder / "thumb.webp", thumbnail(out["sketch"])))
     if strokes is not None:
         paths.update(_write_strokes(root, folder, strokes))

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.errors import SweepError
+from core.provenance import environment_provenance
 from core.sweeps.cell import Cell, display_name
 from core.sweeps.outputs import failure_fields, finalize_cell
 from core.sweeps.plan import Plan, checkpoint_row
@@ -193,6 +194,8 @@ class ResultWriter:
 
     def __init__(self, store, sweep_id: int, device):
         self.store, self.sweep_id, self.device = store, sweep_id, str(device)
+        # Asked once per writer (git and device lookups are cached per process): every cell it records carries it.
+        self.env = environment_provenance(device)
         self.queue: queue.Queue = queue.Queue(maxsize=8)  # bounded: the compute thread waits, memory stays flat
         self.count = 0
         self.error: BaseException | None = None
@@ -251,5 +254,5 @@ class ResultWriter:
         if kind == "failed":
             fields = failure_fields(out["error"])
         else:
-            fields = finalize_cell(self.store.root, cell, img, out)
+            fields = finalize_cell(self.store.root, cell, img, out, self.env)
         return cell.key, dict(fields, sweep_id=self.sweep_id, device=self.device)

@@ -27,6 +27,7 @@ from core.sketch.metric_names import METRIC_NAMES
 from workbench import grid as G
 from workbench import state
 from workbench.cell_dialog import open_cell, show_open_cell
+from workbench.export_panel import export_panel
 from workbench.presets import Preset, presets
 from workbench.tagging import label_vocabulary
 from workbench.viewer import viewer, viewer_data
@@ -169,6 +170,7 @@ def _grid_section(choice: Choice, live: bool) -> None:
         found = {row.key: row for row in grid.rows}
         page_rows = [found[k] for k in page_keys if k in found]
     _draw_grid(grid, page_rows, mine, tags_by_cell, page_label)
+    export_panel(store, choice.sweep_id, axes, fixed, [row.key for row in page_rows])
 
 
 def _forget_row() -> None:
