@@ -15,8 +15,9 @@ The file is also the server's declaration: ``streamlit run`` finds the
 ``streamlit_app`` and serves the App with uvicorn; the App runs this same
 file, as ``__main__``, for every browser session. So the import declares the
 App with the workbench's extra routes (the store's output files at
-``/files/...``, see ``workbench/server.py``), and a session's run builds the
-pages.
+``/files/...``, see ``workbench/server.py``) and its access check (a token
+off loopback, ``workbench/access_middleware.py``), and a session's run builds
+the pages.
 """
 
 from pathlib import Path
@@ -26,10 +27,15 @@ import streamlit as st
 ICON = Path(__file__).resolve().parent / "workbench" / "icon.svg"
 
 if __name__ != "__main__":  # imported by `streamlit run` / uvicorn: the server, not a session
+    from starlette.middleware import Middleware
+
+    from workbench.access_middleware import TokenAccess
     from workbench.server import routes
 
-    app = st.App(__file__, routes=routes())
+    app = st.App(__file__, routes=routes(), middleware=[Middleware(TokenAccess)])
 else:
+    from workbench.state import name_field
+
     st.set_page_config(page_title="Sketch Workbench", page_icon=str(ICON), layout="wide")
 
     pages = {
@@ -52,4 +58,6 @@ else:
         ],
     }
 
-    st.navigation(pages).run()
+    page = st.navigation(pages)
+    name_field()  # who the store records, asked once for every page
+    page.run()

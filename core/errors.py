@@ -135,3 +135,11 @@ class RerunError(WorkbenchError):
 
 class FigureError(UsageError):
     """A figure cannot be exported as asked (unknown axis or image, crop outside 0-1, nothing to show, bad suffix)."""
+
+
+class DeviceMemoryError(DeviceError):
+    """A forward did not fit in the device's memory even one image at a time (the cell fails, not the sweep)."""
+
+
+class FolderError(WorkbenchError):
+    """A folder or file the app was asked to read is outside the allowed data roots (or leaves them by ``..``/symlink)."""

@@ -253,3 +253,43 @@ def test_the_same_sweep_from_flags_a_toml_file_and_the_form_is_one_sweep(app_sto
     assert runs[0]["sweep_id"] == runs[1]["sweep_id"] and runs[1]["computed"] == 0
     with Store(db) as store:
         assert store.sweep(runs[0]["sweep_id"])["spec_hash"] == form.spec_hash()
+
+
+def test_a_folder_outside_the_allowed_roots_is_refused_and_not_read(app_store, tmp_path, monkeypatch):
+    import os
+
+    from core.sweeps import plan as plans
+    from tests.fixtures import make_test_set
+
+    outside = make_test_set(tmp_path / "elsewhere" / "set")
+    planned = []
+    monkeypatch.setattr(plans, "plan_sweep", lambda spec: planned.append(spec))
+    walk = os.walk
+
+    def listing(top, *args, **kwargs):
+        assert "elsewhere" not in str(top), "the refused folder was listed"
+        return walk(top, *args, **kwargs)
+
+    monkeypatch.setattr("os.walk", listing)
+    at = app_test("workbench/pages/sweeps.py")
+    for typed, why in ((str(outside), "outside the allowed folders"), (f"{app_store.images}/../../elsewhere/set",
+                                                                      "contains '..'")):
+        at.text_input(key="sw_testset_path").set_value(typed).run()
+        at.multiselect(key="sw_sketch").set_value([str(app_store.checkpoints["sketch"])]).run()
+        assert_no_exception(at)
+        assert any(why in e.value for e in at.error), [e.value for e in at.error]
+        assert at.button(key="sw_launch").disabled and not _metrics(at) and not planned
+
+
+def test_a_folder_under_a_data_root_is_accepted(app_store, tmp_path, monkeypatch):
+    from tests.fixtures import make_test_set
+
+    extra = make_test_set(tmp_path / "lab" / "set")
+    at = app_test("workbench/pages/sweeps.py")
+    _fill_form(at, app_store)
+    at.text_input(key="sw_testset_path").set_value(str(extra)).run()
+    assert any("outside the allowed folders" in e.value for e in at.error)
+    monkeypatch.setenv("WORKBENCH_DATA_ROOTS", str(tmp_path / "lab"))
+    at.run()
+    assert_no_exception(at)
+    assert not at.error and _metrics(at)["Cells"] and not at.button(key="sw_launch").disabled

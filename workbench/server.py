@@ -3,7 +3,9 @@
 ``streamlit_app.py`` declares ``st.App(<itself>, routes=routes())``, so
 ``workbench ui`` and ``streamlit run streamlit_app.py`` both serve these on
 the app's host and port (Streamlit's Starlette server under uvicorn). The
-store is ``$WORKBENCH_DB`` (read on every request, as the pages do).
+store is ``$WORKBENCH_DB`` (read on every request, as the pages do); files are
+served from its outputs root (``$WORKBENCH_OUTPUTS``, else the database's
+folder). Who may ask at all is :mod:`workbench.access_middleware`'s question.
 
 Only files that a cell of the store records are served, read-only (GET and
 HEAD); any other name — another file of the folder, ``..``, an absolute
@@ -77,10 +79,19 @@ def _referenced(db: Path, stored: str) -> bool:
     return True
 
 
+def _roots(db: Path) -> tuple[Path, ...]:
+    """The folders output files are served from: the store's outputs root, then (earlier cells of a store whose
+    outputs were set apart later) the database's folder."""
+    store = _thread_store(db)
+    if store is None:
+        return (db.parent,)
+    return (store.root,) if store.root == store.db_folder else (store.root, store.db_folder)
+
+
 def _lookup(relative: str) -> Path | None:
     """The file to send for a request's path, or None (not there, not inside the store, not the store's)."""
     db = db_path().resolve()
-    found = request_file(db.parent, relative)
+    found = next(filter(None, (request_file(root, relative) for root in _roots(db))), None)
     if found is None:
         return None
     stored, real = found
@@ -101,7 +112,7 @@ def _lookup_input(sha256: str) -> Path | None:
     store = _thread_store(db)
     if store is None:
         return None
-    return input_file(db.parent, sha256, store.image_file(sha256) if len(sha256) == 64 else None)
+    return input_file(store.root, sha256, store.image_file(sha256) if len(sha256) == 64 else None)
 
 
 async def serve_input(request: Request) -> Response:

@@ -1,4 +1,4 @@
-"""Per-session state shared by the pages: the store (path read at run time), who is tagging, queued messages.
+"""Per-session state shared by the pages: the store (path read at run time), who is working, queued messages.
 
 Each browser session gets its own store connection, held in a session-scoped
 ``st.cache_resource``: Streamlit releases it (and :func:`close_store` closes
@@ -9,12 +9,15 @@ sessions that ended.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import streamlit as st
 
+from core.access import is_loopback
 from core.settings import db_path as settings_db_path
 from core.settings import user_name
 from core.store.store import Store
@@ -22,6 +25,13 @@ from core.store.store import Store
 log = logging.getLogger(__name__)
 
 FLASH_KEY = "_workbench_flash"
+NAME_KEY = "_workbench_name"
+NAME_FIELD = "workbench_name"
+REMEMBER_KEY = "_workbench_name_remember"
+USER_COOKIE = "workbench_user"
+NAME_MAX = 64
+NAME_COOKIE_AGE_S = 365 * 24 * 3600
+ANONYMOUS = "anonymous"
 
 
 def db_path() -> Path:
@@ -48,7 +58,8 @@ def store() -> Store:
 
 
 def input_path(stored: str | None) -> Path | None:
-    """Where an input image is: stored relative to the DB folder, or (CLI runs given relative folders) to the cwd."""
+    """Where an input image is: stored relative to the store's outputs root, or (CLI runs given relative folders)
+    to the cwd."""
     if not stored:
         return None
     path = store().absolute(stored)
@@ -57,9 +68,71 @@ def input_path(stored: str | None) -> Path | None:
     return path
 
 
+def signed_in() -> str | None:
+    """The OIDC identity when the user logged in with ``st.login`` (email, else name, else subject), else None."""
+    try:
+        if not st.user.is_logged_in:
+            return None
+        return next((str(st.user[k]) for k in ("email", "name", "sub") if st.user.get(k)), None)
+    except Exception:  # noqa: BLE001 - no auth configured or no session context: nobody is signed in
+        return None
+
+
+def clean_name(text: str | None) -> str:
+    """A typed name as it is recorded: printable, single spaces, at most ``NAME_MAX`` characters."""
+    text = "".join(ch for ch in (text or "") if ch.isprintable())
+    return " ".join(text.split())[:NAME_MAX]
+
+
 def author() -> str:
-    """Who tags and prefers: ``WORKBENCH_USER`` or the OS user."""
-    return user_name()
+    """Who tags, notes, prefers and votes: the one place every page asks.
+
+    In order: the OIDC identity (``st.login``); the name set in the sidebar
+    (this session, else its cookie from an earlier visit); ``WORKBENCH_USER``;
+    the OS user only when the app is bound to this machine (one person), else
+    ``anonymous`` — a shared server's OS user is nobody in particular.
+    """
+    typed = st.session_state[NAME_KEY] if NAME_KEY in st.session_state else clean_name(_cookie(USER_COOKIE))
+    who = signed_in() or typed  # a name cleared in this session stays cleared (no fallback to the old cookie)
+    if who:
+        return who
+    if os.environ.get("WORKBENCH_USER"):
+        return os.environ["WORKBENCH_USER"]
+    return user_name() if is_loopback(st.get_option("server.address")) else ANONYMOUS
+
+
+def _cookie(name: str) -> str | None:
+    try:
+        value = st.context.cookies.get(name)
+    except Exception:  # noqa: BLE001 - no request context (AppTest, bare mode)
+        return None
+    return unquote(value) if value else None
+
+
+def set_name() -> None:
+    """Keep the name typed in the sidebar for this session, and ask the browser to remember it (a callback)."""
+    name = clean_name(st.session_state.get(NAME_FIELD))
+    st.session_state[NAME_KEY] = name
+    st.session_state[REMEMBER_KEY] = name
+
+
+def name_field() -> None:
+    """The sidebar's "Your name": who the store records (the OIDC identity instead when signed in)."""
+    who = signed_in()
+    if who:
+        st.sidebar.caption(f"Signed in as **{who}**: your tags, preferences and votes carry this name.")
+        return
+    if NAME_FIELD not in st.session_state:
+        st.session_state[NAME_FIELD] = st.session_state.get(NAME_KEY) or clean_name(_cookie(USER_COOKIE))
+    st.sidebar.text_input("Your name", key=NAME_FIELD, on_change=set_name, max_chars=NAME_MAX,
+                          placeholder=author(), help="Recorded with your tags, notes, preferences and votes; "
+                          "kept in this browser.")
+    if REMEMBER_KEY in st.session_state:
+        # A cookie the next visit reads (st.context.cookies); written by the browser, as only it can.
+        value = json.dumps(quote(st.session_state.pop(REMEMBER_KEY), safe=""))
+        st.sidebar.html(f"<script>document.cookie = '{USER_COOKIE}=' + {value} + "
+                        f"'; Path=/; Max-Age={NAME_COOKIE_AGE_S}; SameSite=Lax';</script>",
+                        unsafe_allow_javascript=True)
 
 
 def flash(message: str, kind: str = "success") -> None:

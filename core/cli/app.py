@@ -3,6 +3,9 @@
 The app server replaces the ``workbench`` process (``exec``), so the signals a
 terminal, a service manager or a multiplexer sends (SIGINT, SIGTERM) reach
 Streamlit itself: it stops and frees its port, and no child is left behind.
+Bound off loopback the app asks for a token (:mod:`core.access`): chosen here
+(``--token``, ``WORKBENCH_TOKEN`` or a new one), handed to the server in its
+environment and printed once as the URL to open.
 """
 
 from __future__ import annotations
@@ -24,8 +27,23 @@ def add_ui_parser(sub) -> None:
     p = sub.add_parser("ui", help="start the Streamlit workbench (headless) on a store")
     add_db_flag(p)
     p.add_argument("--port", type=positive_int, default=8501, help="port (default 8501)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only; "
+                   "any other address asks for a token)")
+    p.add_argument("--outputs", type=Path, metavar="DIR", help="folder for cell outputs, apart from the database "
+                   "(default: $WORKBENCH_OUTPUTS, else the database's folder); keep --db on a local disk")
+    add_access_flags(p)
     p.set_defaults(handler=cmd_ui)
+
+
+def add_access_flags(p) -> None:
+    """Add ``--token``, ``--no-token`` and ``--data-root``: who may use an app bound off loopback, what it may read."""
+    p.add_argument("--token", help="access token when bound off loopback (default: $WORKBENCH_TOKEN, else a new "
+                   "random one, printed in the URL to open)")
+    p.add_argument("--no-token", action="store_true", help="no token off loopback: ONLY behind a proxy that "
+                   "authenticates (anyone reaching the port can use the app)")
+    p.add_argument("--data-root", action="append", type=Path, default=[], metavar="DIR",
+                   help="a folder the app may read test sets and checkpoints from (repeatable; besides runs/, "
+                   "weights/ and $WORKBENCH_DATA_ROOTS)")
 
 
 def ui_command(db: Path, port: int, host: str) -> list[str]:
@@ -51,12 +69,45 @@ def serve(command: list[str], env: dict[str, str]) -> NoReturn:
 
 def cmd_ui(args) -> NoReturn:
     """Start the app on the store; the process becomes the Streamlit server and never returns."""
+    from core.access import access_for, open_url
     from core.settings import db_path
 
     store = db_path(args.db).resolve()
-    env = dict(os.environ, WORKBENCH_DB=str(store))
-    print(f"Sketch Workbench on http://{args.host}:{args.port} (store {store})", file=sys.stderr)
+    env = ui_env(args, store)
+    access = access_for(args.host, env)
+    if access.unprotected:
+        print(f"WARNING: --no-token: the app on {args.host}:{args.port} has NO access check; anyone who can reach "
+              "this port can use it. Run it like this only behind a proxy that authenticates.", file=sys.stderr)
+    print(f"Sketch Workbench on {open_url(args.host, args.port, access.token)} (store {store})", file=sys.stderr)
     serve(ui_command(store, args.port, args.host), env)
+
+
+def ui_env(args, store: Path) -> dict[str, str]:
+    """The app server's environment: the store and its outputs root, the access rule's token (chosen here, so the
+    printed URL works) and the allowed data roots."""
+    from core.access import access_for
+    from core.folders import DATA_ROOTS_ENV
+    from core.store.database import OUTPUTS_ENV
+
+    env = dict(os.environ, WORKBENCH_DB=str(store))
+    token = getattr(args, "token", None)
+    if token is not None and not token.strip():
+        raise UsageError("--token is empty: give a token, or leave the flag out to get a random one")
+    no_token = getattr(args, "no_token", False)
+    if no_token:
+        env["WORKBENCH_NO_TOKEN"] = "1"
+    access = access_for(args.host, env, token=token, no_token=no_token)
+    if access.token:
+        env["WORKBENCH_TOKEN"] = access.token  # the server checks the very token printed here
+    if getattr(args, "outputs", None):
+        env[OUTPUTS_ENV] = str(Path(args.outputs).expanduser().resolve())  # the app and the sweeps it launches
+    roots = [str(Path(r).expanduser().resolve()) for r in getattr(args, "data_root", None) or []]
+    for root in roots:
+        if not Path(root).is_dir():
+            raise UsageError(f"--data-root {root} is not a folder: give an existing folder")
+    if roots:
+        env[DATA_ROOTS_ENV] = os.pathsep.join([*filter(None, [env.get(DATA_ROOTS_ENV)]), *roots])
+    return env
 
 
 def add_demo_parser(sub) -> None:
@@ -68,6 +119,7 @@ def add_demo_parser(sub) -> None:
     p.add_argument("--port", type=positive_int, default=8501, help="app port (default 8501)")
     p.add_argument("--host", default="127.0.0.1", help="app address (default 127.0.0.1)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
+    add_access_flags(p)
     p.set_defaults(handler=cmd_demo)
 
 

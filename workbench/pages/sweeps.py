@@ -7,6 +7,7 @@ flags and TOML files (same validation, same sweep id). Launching and cancelling
 are :mod:`core.sweeps.launcher`'s, estimating :mod:`core.sweeps.estimate`'s; the
 worker is ``python -m core.cli.main sweep --spec-json ...``, so a sweep started here
 gives the same cells as the CLI and outlives reruns, reloads and closed tabs.
+A typed folder is read only under the allowed roots (:mod:`core.folders`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 import streamlit as st
 
 from core.data.uploads import MAX_UPLOAD_BYTES, new_test_set, save_upload
-from core.errors import AlreadyRunning, LaunchError, SpecError, UploadError
+from core.errors import AlreadyRunning, FolderError, LaunchError, SpecError, UploadError
+from core.folders import allowed_file, allowed_folder, data_roots
 from core.settings import runs_dir
 from core.sweeps import estimate as estimates
 from core.sweeps import launcher
@@ -178,7 +180,7 @@ def _save_uploads(db: Path) -> None:
     st.session_state["_sw_upload_n"] = n + 1  # a fresh uploader: the files are stored now
 
 
-def _test_set(db: Path) -> str | None:
+def _test_set(db: Path, known: list[str]) -> str | None:
     source = st.radio("Test set", ["Folder", "Upload images"], horizontal=True, key="sw_source")
     if source == "Upload images":
         st.text_input("Name of the new test set", key="sw_upload_name", placeholder="e.g. portraits")
@@ -187,7 +189,6 @@ def _test_set(db: Path) -> str | None:
                          accept_multiple_files=True, key=f"sw_upload_files_{n}")
         st.button("Save as a new test set", key="sw_upload_save", on_click=_save_uploads, args=(db,))
         return None
-    known = _known_test_sets(db)
     left, right = st.columns(2)
     choice = left.selectbox("Known test sets", known, index=0 if known else None, key="sw_testset",
                             format_func=lambda p: f"{Path(p).name} — {p}", placeholder="none found")
@@ -225,7 +226,17 @@ def _new_sweep(db: Path) -> None:
 
     st.subheader("New sweep")
     errors: list[str] = []
-    folder = _test_set(db)
+    known = _known_test_sets(db)
+    folder = _test_set(db, known)
+    # The store's folder (uploads) and the sets the store already holds are allowed besides the configured roots.
+    roots = data_roots([db.parent, *known])
+    refused = False
+    if folder:
+        try:
+            allowed_folder(folder, roots)
+        except FolderError as exc:  # nothing in it is read: no spec, no plan, no estimate
+            st.error(f"This folder cannot be used: {exc}")
+            folder, refused = None, True
     catalog = [f for f in state.weights_catalog() if f["ok"]]
     sketch_files = [f["path"] for f in catalog if f["role"] == "sketch"]
     mask_files = [f["path"] for f in catalog if f["role"] == "mask"]
@@ -256,14 +267,19 @@ def _new_sweep(db: Path) -> None:
     note = b.text_input("Note", key="sw_note")
     extra_args = _executor()
 
-    if not folder:
+    if not folder and not refused:
         errors.append("Choose a test set folder (or upload images).")
     for label, chosen in (("mask mode", modes), ("gamma", gammas), ("merge", merges), ("precision", precisions)):
         if not chosen:
             errors.append(f"Pick at least one {label}.")
     if not sketch and not baselines:
         errors.append("Pick a Sketch Net checkpoint or a baseline.")
-    if errors:
+    for checkpoint in [*sketch, *(m for m in masks if m != NO_MASK)]:
+        try:
+            allowed_file(checkpoint, roots)
+        except FolderError as exc:
+            errors.append(str(exc))
+    if errors or refused:
         for e in errors:
             st.caption(f"⚠️ {e}")
         st.button("Launch", key="sw_launch", disabled=True)
@@ -312,7 +328,8 @@ def _executor() -> list[str]:
     if executor == "local":
         return []
     address = b.text_input("Ray address", key="sw_ray_address", placeholder="empty: a local Ray instance",
-                           help="HEAD_IP:6379 of a running cluster; the runs folder must be on shared storage")
+                           help="HEAD_IP:6379 of a running cluster; the outputs folder (workbench ui --outputs) "
+                           "must be on storage every node mounts at the same path")
     cpus = c.number_input("CPUs per worker", min_value=1, value=1, step=1, key="sw_ray_cpus")
     return ray_argv(address.strip() or None, int(cpus))
 
