@@ -314,3 +314,64 @@ def test_demo_import_curves_stores_and_refuses_like_before(tmp_path):
         rows = store.query("SELECT name, source FROM training_curves")
     assert rows == [{"name": "X_curve.csv", "source": str(good)}]
     assert Path(rows[0]["source"]).read_text().startswith("epoch,global_iter")
+
+
+# --------------------------------------------------------------------------- real photos (no masks, no drawings)
+
+
+def _photo_split(folder: Path, seeds: tuple[int, ...]) -> Path:
+    """A photos-train/-heldout style set: images only, each marked as having a centred subject."""
+    from core.data.testset import SetWriter
+    from tests.fixtures import make_photo
+
+    writer = SetWriter(folder)
+    for seed in seeds:
+        writer.add(f"p{seed}", make_photo(64, 80, seed), centred_subject=True)
+    return writer.finish({"name": folder.name, "split": folder.name})
+
+
+def test_photo_splits_score_sketch_nets_against_their_edges_and_mask_nets_by_subject(app_store, evaluated, tmp_path):
+    from core.store.store import Store
+    from core.training.evaluation import EVALUATION_DESCRIPTIONS, HIGHER_IS_BETTER, check_overfitting, record_scores
+
+    assert set(EVALUATION_DESCRIPTIONS) == set(HIGHER_IS_BETTER)
+    train, heldout = _photo_split(tmp_path / "photos-train", (1, 2)), _photo_split(tmp_path / "photos-heldout", (3,))
+    sketch = app_store.checkpoints["sketch"]
+    scores = check_overfitting([evaluated.run.stage2], train, heldout, [sketch])
+    by = {(s.metric, s.split): s for s in scores}
+    assert [len(by[("subject_found", split)].values) for split in ("train", "heldout")] == [2, 1]
+    assert set(by[("subject_found", "train")].values) <= {0.0, 1.0}
+    for metric in ("edge_f1_photo", "edge_f1_target"):
+        assert [len(by[(metric, split)].values) for split in ("train", "heldout")] == [2, 1]
+        assert all(0 <= v <= 1 for v in by[(metric, "train")].values + by[(metric, "heldout")].values)
+    with Store(app_store.db) as store:
+        record_scores(store, scores)
+    at = app_test("workbench/pages/overfitting.py")
+    assert_no_exception(at)
+    options = at.radio(key="ovf_metric").options
+    assert {"subject_found", "edge_f1_photo", "edge_f1_target"} <= set(options)
+    at.radio(key="ovf_metric").set_value("subject_found").run()
+    assert_no_exception(at)
+    assert any(m.label == evaluated.run.stage2.name or evaluated.run.stage2.name in m.label for m in at.metric)
+
+
+def test_photo_edges_and_the_subject_check():
+    import numpy as np
+
+    from core.training.evaluation import finds_subject
+    from core.training.references import photo_edges, target_drawing
+
+    rgb = np.full((60, 80, 3), 200, np.uint8)
+    rgb[:, 40:] = 30
+    edges = photo_edges(rgb)
+    assert edges.shape == (60, 80) and (edges[10:50, 37:43] < 128).any(axis=1).all()
+    assert (edges[:, :30] == 255).all() and (edges[:, 50:] == 255).all()
+    assert target_drawing(rgb, 48).shape == (60, 80)
+    centred = np.zeros((56, 56), np.float32)
+    centred[14:42, 12:44] = 1
+    assert finds_subject(centred)
+    assert not finds_subject(np.ones((56, 56), np.float32))  # covers the frame
+    assert not finds_subject(np.zeros((56, 56), np.float32))  # finds nothing
+    ring = centred.copy()
+    ring[24:32, 24:32] = 0
+    assert not finds_subject(ring)  # misses the centre

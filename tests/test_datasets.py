@@ -17,7 +17,7 @@ from core.data import photos as photo_set
 from core.data import scenes
 from core.data.builder import build_all
 from core.data.drawings import make_pencil_drawing
-from core.data.photos import PHOTO_CATALOGUE, build_photos
+from core.data.photos import PHOTO_CATALOGUE, PHOTOS_TRAIN, build_photos
 from core.data.scenes import OBJECTS_HELDOUT, OBJECTS_TRAIN, build_objects
 from core.data.testset import load_test_set, verify
 from core.errors import DatasetError
@@ -286,7 +286,9 @@ def test_build_all_skips_up_to_date_sets_and_rebuilds_damaged_ones(tmp_path, mon
     monkeypatch.setattr(photo_set, "build_photos", lambda root: built.append("photos") or real_photos(root))
 
     out = build_all(tmp_path, train_count=2, heldout_count=2, size=64)
-    assert set(out) == {"photos", OBJECTS_TRAIN, OBJECTS_HELDOUT} and sorted(built) == sorted(out)
+    # chelsea is a training photo: photos-train is built, photos-heldout (none of its photos listed) is not
+    assert set(out) == {"photos", OBJECTS_TRAIN, OBJECTS_HELDOUT, PHOTOS_TRAIN}
+    assert sorted(built) == sorted(set(out) - {PHOTOS_TRAIN})
     for folder in out.values():
         verify(folder)
 
@@ -308,7 +310,7 @@ def test_build_all_skips_up_to_date_sets_and_rebuilds_damaged_ones(tmp_path, mon
 
     built.clear()
     build_all(tmp_path, train_count=1, heldout_count=2, size=64, force=True)
-    assert sorted(built) == sorted(out)
+    assert sorted(built) == sorted(set(out) - {PHOTOS_TRAIN})
 
 
 # --------------------------------------------------------------------------- pencil drawings
@@ -341,3 +343,110 @@ def test_pencil_rejects_non_rgb_uint8(bad):
         make_pencil_drawing(bad)
     with pytest.raises(DatasetError, match="positive"):
         make_pencil_drawing(np.zeros((8, 8, 3), np.uint8), gamma=0)
+
+
+# --------------------------------------------------------------------------- the demo's training data
+
+
+def test_line_drawing_inks_edges_and_leaves_flat_areas_white():
+    from core.data.drawings import make_line_drawing
+
+    rgb = np.full((80, 100, 3), 220, np.uint8)
+    rgb[:, 50:] = 40  # one vertical step edge
+    out = make_line_drawing(rgb)
+    assert out.shape == (80, 100) and out.dtype == np.uint8
+    assert (out[10:70, 47:54] < 128).any(axis=1).all()  # a line follows the edge all along
+    assert (out[:, :40] == 255).all() and (out[:, 60:] == 255).all()  # flat areas are paper
+    with pytest.raises(DatasetError, match="uint8 HxWx3"):
+        make_line_drawing(np.zeros((8, 8), np.uint8))
+
+
+def test_photo_splits_are_disjoint_and_cover_the_catalogue():
+    from core.data.photos import CENTRED_SUBJECTS, PHOTO_SPLITS, PHOTOS_HELDOUT
+
+    train, heldout = set(PHOTO_SPLITS[PHOTOS_TRAIN]), set(PHOTO_SPLITS[PHOTOS_HELDOUT])
+    assert not train & heldout and train | heldout == {p.id for p in PHOTO_CATALOGUE}
+    assert heldout <= set(CENTRED_SUBJECTS)  # every held-out photo can check the Mask Net's subject
+
+
+def test_pseudo_labels_are_kept_only_where_reviewed_and_find_the_subject(no_network):
+    from core.data.pseudolabels import PSEUDO_LABEL_REVIEW, subject_masks
+
+    kept = subject_masks(tuple(PSEUDO_LABEL_REVIEW))
+    assert set(kept) == {k for k, (ok, _) in PSEUDO_LABEL_REVIEW.items() if ok}
+    for image, mask in kept.values():
+        h, w = mask.shape
+        assert mask.shape == image.shape[:2] and set(np.unique(mask)) <= {0, 255}
+        assert mask[h // 2, w // 2] == 255 and 0.03 < (mask > 0).mean() < 0.8
+        assert (mask[: h // 20] == 0).mean() > 0.6  # the top of the frame is background
+    again = subject_masks(("coffee",))
+    assert np.array_equal(again["coffee"][1], kept["coffee"][1])  # GrabCut is seeded: same mask each time
+
+
+@pytest.fixture(scope="module")
+def train_sets(tmp_path_factory, no_network):
+    from core.data.trainsets import MASKS_TRAIN, SKETCH_TRAIN, build_train_set
+
+    root = tmp_path_factory.mktemp("train-sets")
+    return root, {n: build_train_set(root, n, 10, seed=3, side=64) for n in (SKETCH_TRAIN, MASKS_TRAIN)}
+
+
+def test_train_sets_record_every_item_and_never_read_heldout_photos(train_sets, monkeypatch, tmp_path):
+    from core.data import trainsets
+    from core.data.photos import PHOTO_SPLITS, PHOTOS_HELDOUT
+
+    _, sets = train_sets
+    for name, folder in sets.items():
+        manifest = verify(folder)
+        assert manifest["created_with"]["function"] == trainsets.TRAINSET_BUILD_FUNCTION
+        assert set(manifest["design"]["photos"]) <= set(PHOTO_SPLITS[PHOTOS_TRAIN])
+        kinds = [e["kind"] for e in manifest["files"]]
+        assert set(kinds) == {"photo", "composite", "scene"}
+        for e in manifest["files"]:
+            assert (e["width"], e["height"]) == (64, 64)
+            assert ("mask" in e) == (name == trainsets.MASKS_TRAIN) and "drawing" not in e
+            if e["kind"] == "photo":
+                assert e["photo"] in PHOTO_SPLITS[PHOTOS_TRAIN] and {"view", "colour"} <= set(e)
+    masks = load_test_set(sets[trainsets.MASKS_TRAIN])
+    for item in masks.items:
+        mask = _gray(item.mask)
+        assert set(np.unique(mask)) <= {0, 255} and mask[32, 32] == 255  # centred objects
+    # what the builders load: never a held-out photo
+    seen = []
+    real = trainsets.load_photo
+    monkeypatch.setattr(trainsets, "load_photo", lambda p: seen.append(p.id) or real(p))
+    trainsets.build_train_set(tmp_path, trainsets.SKETCH_TRAIN, 2, side=64)
+    assert seen and not set(seen) & set(PHOTO_SPLITS[PHOTOS_HELDOUT])
+
+
+def test_train_sets_are_byte_identical_per_seed(train_sets, tmp_path):
+    from core.data.trainsets import MASKS_TRAIN, build_train_set
+
+    _, sets = train_sets
+    again = build_train_set(tmp_path, MASKS_TRAIN, 10, seed=3, side=64)
+    assert _all_bytes(again) == _all_bytes(sets[MASKS_TRAIN])
+    other = build_train_set(tmp_path / "other", MASKS_TRAIN, 3, seed=4, side=64)
+    assert _all_bytes(other) != {k: v for k, v in _all_bytes(again).items() if "0000" in k}
+    with pytest.raises(DatasetError, match="unknown training set"):
+        build_train_set(tmp_path, "nope", 3)
+
+
+def test_random_view_and_composite_keep_image_and_mask_together():
+    from core.data.augment import GENERATED_TEXTURES, composite, make_texture, random_view
+
+    rng = np.random.default_rng(0)
+    image = np.zeros((120, 160, 3), np.uint8)
+    mask = np.zeros((120, 160), np.uint8)
+    cv2.circle(mask, (80, 60), 30, 255, -1)
+    image[mask > 0] = (200, 50, 50)
+    view, mview, params = random_view(rng, image, 64, mask, scale=(0.9, 1.0), max_angle=0, centre_jitter=0.0)
+    assert view.shape == (64, 64, 3) and mview.shape == (64, 64) and params["angle"] == 0
+    assert np.array_equal(view[:, :, 0] > 100, mview > 0) or (np.mean((view[:, :, 0] > 100) == (mview > 0)) > 0.98)
+    for kind in GENERATED_TEXTURES:
+        assert make_texture(rng, kind, 32).shape == (32, 32, 3)
+    back = make_texture(rng, "plain", 96)
+    out, pasted, info = composite(rng, image, mask, back, size=(0.5, 0.5), centre_jitter=0.0)
+    assert out.shape == (96, 96, 3) and pasted[48, 48] == 255 and pasted[0, 0] == 0
+    assert abs(info["object_size"] - 0.5) < 0.01
+    red = (out[:, :, 0] > 150) & (out[:, :, 1] < 100)
+    assert np.mean(red[pasted > 0]) > 0.9 and not red[pasted == 0][::7].any() or np.mean(red[pasted == 0]) < 0.02

@@ -249,6 +249,56 @@ def test_training_restores_global_torch_state_and_reports_progress(dataset, tmp_
     assert (tmp_path / "Tiny_curve.csv").is_file()
 
 
+def test_train_sketch_lines_target_without_critic_is_byte_identical_per_seed(dataset, tmp_path):
+    from core.data.drawings import LINES_MAKER
+
+    kwargs = dict(width=TINY, side=32, steps=3, batch_size=2, log_every=1, progress=False, threads=1, seed=5,
+                  target="lines", adv_weight=0, ink_weight=4, lr_decay="cosine", command="workbench train sketch")
+    r = train_sketch(dataset, tmp_path / "a", **kwargs)
+    training = json.loads(load_checkpoint(r.stage2).metadata["training"])
+    assert training["target"] == "lines" and training["target_maker"] == LINES_MAKER
+    assert training["ink_weight"] == 4 and training["lr_decay"] == "cosine" and "xdog" in training["line_settings"]
+    curve = read_curve(r.curve)
+    assert np.all(curve["loss_D"] == 0) and np.all(curve["loss_G_GAN"] == 0)  # no critic was built
+    assert np.all(curve["loss_G_L1"] > 0)
+    again = train_sketch(dataset, tmp_path / "b", **kwargs)
+    # the header is written with sorted keys, so equal tensors and metadata give equal files
+    assert r.stage2.read_bytes() == again.stage2.read_bytes()
+    assert differs(r.stage2, train_sketch(dataset, tmp_path / "c", **{**kwargs, "ink_weight": 1}).stage2)
+
+
+def test_stabilised_checkpoint_loads_the_same_and_sorts_its_header(mask_run, tmp_path):
+    import shutil
+    import struct
+
+    from core.training.loop import stabilise_checkpoint
+
+    copy = tmp_path / "copy.safetensors"
+    shutil.copy(mask_run.stage2, copy)
+    stabilise_checkpoint(copy)
+    assert_same(mask_run.stage2, copy)
+    raw = copy.read_bytes()
+    (length,) = struct.unpack("<Q", raw[:8])
+    assert length % 8 == 0
+    header = json.loads(raw[8:8 + length])
+    assert list(header) == sorted(header) and list(header["__metadata__"]) == sorted(header["__metadata__"])
+    assert load_checkpoint(copy).metadata == load_checkpoint(mask_run.stage2).metadata
+
+
+def test_new_training_options_are_checked_and_recorded(dataset, tmp_path):
+    with pytest.raises(TrainingError, match="ink_weight >= 1"):
+        train_sketch(dataset, tmp_path / "x", width=TINY, side=16, steps=1, ink_weight=0.5, progress=False)
+    with pytest.raises(TrainingError, match="lr_decay"):
+        train_sketch(dataset, tmp_path / "x", width=TINY, side=16, steps=1, lr_decay="step", progress=False)
+    with pytest.raises(TrainingError, match="target must be one of pencil, drawing, lines"):
+        train_sketch(dataset, tmp_path / "x", width=TINY, side=16, steps=1, target="xdog", progress=False)
+    with pytest.raises(TrainingError, match="lr_decay"):
+        train_mask(dataset, tmp_path / "x", width=TINY, steps=1, lr_decay="step", progress=False)
+    r = train_mask(dataset, tmp_path / "m", width=TINY, steps=2, batch_size=2, lr_decay="cosine", progress=False,
+                   threads=1)
+    assert json.loads(load_checkpoint(r.stage2).metadata["training"])["lr_decay"] == "cosine"
+
+
 # --------------------------------------------------------------------------- read_curve
 
 

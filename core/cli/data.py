@@ -20,6 +20,8 @@ def add_datasets_parser(sub) -> None:
     b.add_argument("--heldout-count", type=positive_int, default=24, help="scenes in objects-heldout (default 24)")
     b.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes (default 0)")
     b.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    b.add_argument("--training", action="store_true",
+                   help="also build sketch-train and masks-train, the demo's augmented training sets (~2 min)")
     b.set_defaults(handler=cmd_datasets_build)
     p.set_defaults(handler=lambda args: (p.print_help(), EXIT_USAGE)[1])
 
@@ -36,7 +38,8 @@ def cmd_datasets_build(args) -> int:
     from core.data.builder import build_all
     from core.data.testset import load_test_set
 
-    sets = build_all(datasets_root(args.root), args.train_count, args.heldout_count, seed=args.seed, force=args.force)
+    sets = build_all(datasets_root(args.root), args.train_count, args.heldout_count, seed=args.seed, force=args.force,
+                     training=args.training)
     for name, folder in sets.items():
         print(f"{name:<16} {len(load_test_set(folder)):>4} images  {folder}")
     return 0
@@ -62,10 +65,18 @@ def add_train_parser(sub) -> None:
         t.add_argument("--device", default="cpu")
         t.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")
         t.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+        t.add_argument("--lr-decay", choices=("none", "cosine"), default="none", help="learning-rate schedule")
         if kind == "sketch":
             t.add_argument("--side", type=positive_int, default=128, help="training side in px")
-            t.add_argument("--target", choices=("pencil", "drawing"), default="pencil",
-                           help="pencil drawings made from the photos, or the set's drawings/")
+            t.add_argument("--target", choices=("pencil", "drawing", "lines"), default="pencil",
+                           help="pencil drawings made from the photos, the set's drawings/, or clean XDoG lines "
+                                "made from the net's gamma'd input")
+            t.add_argument("--adv-weight", type=float, default=1.0, help="weight of the critic's loss (0 = no critic)")
+            t.add_argument("--l1-weight", type=float, default=100.0, help="weight of the L1 loss")
+            t.add_argument("--ink-weight", type=float, default=1.0, help="extra L1 weight on the target's ink")
+
+        if kind == "mask":
+            t.add_argument("--dice-weight", type=float, default=0.0, help="weight of a soft Dice loss added to BCE")
         t.set_defaults(handler=cmd_train, kind=kind)
     p.set_defaults(handler=lambda args: (p.print_help(), EXIT_USAGE)[1])
 
@@ -79,12 +90,14 @@ def cmd_train(args) -> int:
 
     common = dict(architecture=args.architecture, width=args.width, steps=args.steps, batch_size=args.batch_size,
                   lr=args.lr, seed=args.seed, log_every=args.log_every, prefix=args.prefix, device=args.device,
-                  overwrite=args.overwrite, threads=args.threads, command="workbench " + shlex.join(sys.argv[1:]))
+                  overwrite=args.overwrite, threads=args.threads, lr_decay=args.lr_decay,
+                  command="workbench " + shlex.join(sys.argv[1:]))
     try:
         if args.kind == "sketch":
-            result = train_sketch(args.data, args.out, side=args.side, target=args.target, **common)
+            result = train_sketch(args.data, args.out, side=args.side, target=args.target, adv_weight=args.adv_weight,
+                                  l1_weight=args.l1_weight, ink_weight=args.ink_weight, **common)
         else:
-            result = train_mask(args.data, args.out, **common)
+            result = train_mask(args.data, args.out, dice_weight=args.dice_weight, **common)
     except TrainingError as exc:
         raise UsageError(str(exc)) from None
     losses = ", ".join(f"{k} {v:.4f}" for k, v in result.final_losses.items())
@@ -100,6 +113,9 @@ def add_overfit_parser(sub) -> None:
     p.add_argument("--sketch-checkpoint", type=Path, nargs="*", default=[], dest="sketch_checkpoints")
     p.add_argument("--train", type=Path, required=True, help="the split the checkpoints were trained on")
     p.add_argument("--heldout", type=Path, required=True, help="a split they never saw")
+    p.add_argument("--sketch-train", type=Path, help="score Sketch Nets on this split instead of --train "
+                   "(e.g. runs/datasets/photos-train: edge F1 against the photos' own edges and the target)")
+    p.add_argument("--sketch-heldout", type=Path, help="score Sketch Nets on this split instead of --heldout")
     p.add_argument("--device", default="cpu")
     p.add_argument("--db", type=Path, help="also record the scores in this store (default: not recorded)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -113,12 +129,13 @@ def cmd_overfit(args) -> int:
 
     if not args.mask_checkpoints and not args.sketch_checkpoints:
         raise UsageError("nothing to score: pass --mask-checkpoint and/or --sketch-checkpoint")
-    for folder in (args.train, args.heldout):
-        if not (folder / "manifest.json").is_file():
+    for folder in (args.train, args.heldout, args.sketch_train, args.sketch_heldout):
+        if folder is not None and not (folder / "manifest.json").is_file():
             raise UsageError(f"{folder} is not a test set (no manifest.json); build one with `workbench datasets build`")
     try:
         scores = check_overfitting(args.mask_checkpoints, args.train, args.heldout, args.sketch_checkpoints,
-                                   resolve_device(args.device))
+                                   resolve_device(args.device), sketch_train=args.sketch_train,
+                                   sketch_heldout=args.sketch_heldout)
     except EvaluationError as exc:
         raise UsageError(str(exc)) from None
     if args.db:

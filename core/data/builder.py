@@ -4,7 +4,10 @@
 
 * ``photos``          - real photographs shipped inside scikit-image (:mod:`core.data.photos`, no download);
 * ``objects-train``   - synthetic centred objects (:mod:`core.data.scenes`);
-* ``objects-heldout`` - the same recipe with disjoint shape families and backgrounds.
+* ``objects-heldout`` - the same recipe with disjoint shape families and backgrounds;
+* ``photos-train`` / ``photos-heldout`` - the photos split for the demo's training (:mod:`core.data.photos`);
+* with ``training=True``: ``sketch-train`` and ``masks-train``, the demo's augmented training sets
+  (:mod:`core.data.trainsets`, about a minute each).
 """
 
 from __future__ import annotations
@@ -13,16 +16,19 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from core.data import photos, scenes
+from core.data import photos, scenes, trainsets
 from core.data.testset import verify
 from core.errors import DatasetError
 
-__all__ = ["DEFAULT_HELDOUT_COUNT", "DEFAULT_TRAIN_COUNT", "build_all", "is_up_to_date"]
+__all__ = ["DEFAULT_HELDOUT_COUNT", "DEFAULT_TRAIN_COUNT", "TRAINING_COUNTS", "build_all", "is_up_to_date"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TRAIN_COUNT = 24
 DEFAULT_HELDOUT_COUNT = 24
+# Items of the demo's training sets (built with training=True), at 256 px.
+TRAINING_COUNTS = {trainsets.SKETCH_TRAIN: 800, trainsets.MASKS_TRAIN: 800}
+TRAINING_SIDE = 256
 
 
 def is_up_to_date(folder: Path, function: str, parameters: dict, seed: Any) -> bool:
@@ -37,8 +43,9 @@ def is_up_to_date(folder: Path, function: str, parameters: dict, seed: Any) -> b
 
 def build_all(root: str | Path, train_count: int = DEFAULT_TRAIN_COUNT, heldout_count: int = DEFAULT_HELDOUT_COUNT,
               seed: int = scenes.DEFAULT_SEED, size: int = scenes.DEFAULT_SIZE,
-              line_width: int = scenes.DEFAULT_LINE_WIDTH, force: bool = False) -> dict[str, Path]:
-    """Build the photos, objects-train and objects-heldout sets under ``root``; return ``{name: folder}``.
+              line_width: int = scenes.DEFAULT_LINE_WIDTH, force: bool = False,
+              training: bool = False) -> dict[str, Path]:
+    """Build the photos, objects and photo-split sets (and the training sets) under ``root``; return ``{name: folder}``.
 
     A set is skipped when its manifest records the same build parameters and all
     its files match their hashes, unless ``force``. The defaults (24 + 24 scenes
@@ -62,4 +69,21 @@ def build_all(root: str | Path, train_count: int = DEFAULT_TRAIN_COUNT, heldout_
         else:
             log.info("%s is up to date", root / split)
             out[split] = root / split
+    catalogue = {p.id for p in photos.PHOTO_CATALOGUE}
+    for split in [s for s in photos.PHOTO_SPLITS if catalogue & set(photos.PHOTO_SPLITS[s])]:
+        params = {"split": split, "ids": list(photos.PHOTO_SPLITS[split])}
+        if force or not is_up_to_date(root / split, photos.SPLIT_BUILD_FUNCTION, params, None):
+            log.info("building %s", root / split)
+            out[split] = photos.build_photo_split(root, split)
+        else:
+            out[split] = root / split
+    for name in trainsets.TRAIN_SETS if training else ():
+        count = TRAINING_COUNTS[name]
+        params = {"name": name, "count": count, "side": TRAINING_SIDE}
+        if force or not is_up_to_date(root / name, trainsets.TRAINSET_BUILD_FUNCTION, params, seed):
+            log.info("building %s (%d items)", root / name, count)
+            out[name] = trainsets.build_train_set(root, name, count, seed=seed, side=TRAINING_SIDE)
+        else:
+            log.info("%s is up to date", root / name)
+            out[name] = root / name
     return out

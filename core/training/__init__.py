@@ -6,7 +6,8 @@
   stage1/stage2 snapshots and their metadata;
 - :mod:`core.training.samples` — training sets read into memory, seeded batches;
 - :mod:`core.training.curves` — the training-curve CSV format and checkpoints placed on a curve;
-- :mod:`core.training.evaluation` — the overfitting check (train vs held-out scores).
+- :mod:`core.training.evaluation` — the overfitting check (train vs held-out scores);
+- :mod:`core.training.references` — what a Sketch Net's drawing of a real photo is scored against.
 
 Typical use::
 

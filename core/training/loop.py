@@ -56,7 +56,7 @@ from core.training.curves import CURVE_INDEX_COLUMNS
 from core.training.samples import BatchOrder, Sample, as_folders, gather, read_sets, require, to_nchw
 
 __all__ = ["DEFAULT_PREFIXES", "Determinism", "RunSetup", "TrainResult", "check_arguments", "environment",
-           "output_paths", "prepare_run", "run_loop", "run_metadata", "train_network"]
+           "output_paths", "prepare_run", "run_loop", "run_metadata", "stabilise_checkpoint", "train_network"]
 
 #: One optimisation step on a batch: (inputs, targets) as NCHW tensors -> its losses by column name.
 Step = Callable[[torch.Tensor, torch.Tensor], dict[str, float]]
@@ -219,6 +219,28 @@ class Determinism:
         return self._rng.__exit__(*exc)
 
 
+def stabilise_checkpoint(path: Path) -> Path:
+    """Rewrite a safetensors file's header with sorted keys, so equal tensors and metadata give equal bytes.
+
+    The safetensors writer keeps the metadata in a hash map whose order
+    changes from run to run; the tensor data and their offsets do not. Only
+    the JSON header is re-serialised (sorted, compact, space-padded to a
+    multiple of 8 bytes as the format asks); the data section is copied as is.
+    """
+    import json
+    import struct
+
+    from core.files import write_atomic
+
+    raw = path.read_bytes()
+    (length,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + length])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    write_atomic(path, struct.pack("<Q", len(text)) + text + raw[8 + length:])
+    return path
+
+
 def _format_loss(value: float) -> str:
     """Format a loss as the curve CSV holds it (7 significant digits)."""
     return format(value, ".7g")
@@ -272,7 +294,7 @@ def run_loop(
             for stage, at, path in (("stage1", stage1_step, stage1_path), ("stage2", steps, stage2_path)):
                 if step == at:
                     meta = {**metadata, "stage": stage, "step": step, "epoch": epoch}
-                    save_checkpoint(net, path, architecture, meta)
+                    stabilise_checkpoint(save_checkpoint(net, path, architecture, meta))
                     log.info("saved %s at step %d: %s", stage, step, path)
             bar.update(1)
     seconds = time.perf_counter() - start

@@ -19,19 +19,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.data.drawings import PENCIL_MAKER, make_pencil_drawing
+from core.data.drawings import LINE_SETTINGS, LINES_MAKER, PENCIL_MAKER, make_line_drawing, make_pencil_drawing
 from core.errors import TrainingError
 from core.models.networks import build_network, scale_channels
 from core.pipeline.seed import apply_gamma
 from core.training.loop import TrainResult, check_arguments, prepare_run, train_network
 
-__all__ = ["GAN_LOSSES", "SKETCH_INPUT_GAMMA", "SKETCH_LOSSES", "SKETCH_TARGETS", "PatchDiscriminator",
+__all__ = ["GAN_LOSSES", "LR_DECAYS", "SKETCH_INPUT_GAMMA", "SKETCH_LOSSES", "SKETCH_TARGETS", "PatchDiscriminator",
            "gan_criterion", "init_sketch_net", "train_sketch"]
 
 SKETCH_LOSSES = ("loss_G_L1", "loss_G_GAN", "loss_D")
 SKETCH_INPUT_GAMMA = 2.0  # the pipeline's gamma step on the Sketch Net's input
 GAN_LOSSES = ("lsgan", "bce")
-SKETCH_TARGETS = ("pencil", "drawing")
+SKETCH_TARGETS = ("pencil", "drawing", "lines")
+LR_DECAYS = ("none", "cosine")
 
 
 class PatchDiscriminator(nn.Module):
@@ -85,6 +86,8 @@ def train_sketch(
     adv_weight: float = 1.0,
     l1_weight: float = 100.0,
     gan_loss: str = "lsgan",
+    ink_weight: float = 1.0,
+    lr_decay: str = "none",
     flip: bool = True,
     log_every: int = 10,
     prefix: str | None = None,
@@ -115,6 +118,15 @@ def train_sketch(
     ``data``, ``out_dir``, ``steps``, ``command``, ``device``, ``threads`` and
     ``overwrite`` are what every training takes (:mod:`core.training.loop`).
 
+    ``target="lines"`` is :func:`~core.data.drawings.make_line_drawing` of
+    the net's own input (gamma'd and resized to ``side``), so the lines are
+    drawn at the scale the net sees, as it will see a photo at 424 or 848.
+    ``ink_weight`` multiplies the L1 loss on ink pixels of the target (lines
+    cover a few percent of a drawing; without it the cheapest output is
+    paper). ``adv_weight=0`` trains without a critic (no discriminator is
+    built; its CSV columns hold 0). ``lr_decay="cosine"`` lowers the learning
+    rate along a half cosine to 0 at the last step.
+
     Args:
         side: training side, a multiple of 8 and at least 16 (the deep net's
             output matches its input only then).
@@ -132,42 +144,66 @@ def train_sketch(
         raise TrainingError(f"target must be one of {', '.join(SKETCH_TARGETS)}, not {target!r}")
     if gan_loss not in GAN_LOSSES:
         raise TrainingError(f"gan_loss must be one of {', '.join(GAN_LOSSES)}, not {gan_loss!r}")
+    if not (ink_weight >= 1 and adv_weight >= 0 and l1_weight > 0):
+        raise TrainingError(f"need ink_weight >= 1, adv_weight >= 0 and l1_weight > 0, not {ink_weight}, "
+                            f"{adv_weight}, {l1_weight}")
+    if lr_decay not in LR_DECAYS:
+        raise TrainingError(f"lr_decay must be one of {', '.join(LR_DECAYS)}, not {lr_decay!r}")
     run = prepare_run(data, out_dir, architecture=architecture, prefix=prefix, overwrite=overwrite, device=device,
                       needs="drawing" if target == "drawing" else None)
     dev, samples = run.device, run.samples
     inputs = np.stack([cv2.resize(apply_gamma(s.image, SKETCH_INPUT_GAMMA), (side, side)) for s in samples])
     # N x S x S x 3 uint8 (pipeline input) and N x S x S float32 targets in [0, 1]
-    drawings = [s.drawing if target == "drawing" else make_pencil_drawing(s.image) for s in samples]
-    targets = np.stack([cv2.resize(d, (side, side), interpolation=cv2.INTER_AREA) for d in drawings])
-    targets = targets.astype(np.float32) / 255
+    if target == "lines":
+        targets = np.stack([make_line_drawing(x) for x in inputs]).astype(np.float32) / 255
+        drawings = []
+    else:
+        drawings = [s.drawing if target == "drawing" else make_pencil_drawing(s.image) for s in samples]
+        targets = np.stack([cv2.resize(d, (side, side), interpolation=cv2.INTER_AREA) for d in drawings])
+        targets = targets.astype(np.float32) / 255
     run.samples = []  # the full-size images are no longer needed
     del samples, drawings
 
     hyper = {
         "side": side, "steps": steps, "batch_size": batch_size, "lr": lr, "target": target,
-        "target_maker": "drawings/" if target == "drawing" else PENCIL_MAKER,
+        "target_maker": {"drawing": "drawings/", "pencil": PENCIL_MAKER, "lines": LINES_MAKER}[target],
         "input_gamma": SKETCH_INPUT_GAMMA, "adv_weight": adv_weight, "l1_weight": l1_weight,
         "gan_loss": gan_loss, "flip": flip, "optimizer": "Adam(0.5, 0.999)",
     }  # fmt: skip
+    if target == "lines":
+        hyper["line_settings"] = LINE_SETTINGS
+    if ink_weight != 1 or lr_decay != "none":  # absent at the defaults, as before these options existed
+        hyper.update(ink_weight=ink_weight, lr_decay=lr_decay)
     criterion = gan_criterion(gan_loss)
 
     def build():
         """The generator (the one saved) and its step against a fresh critic; x is N x 3 x S x S, y N x 1 x S x S."""
         gen = init_sketch_net(build_network(architecture, width)).to(dev).train()
-        disc = PatchDiscriminator(width).to(dev).train()
+        critic = adv_weight > 0
+        disc = PatchDiscriminator(width).to(dev).train() if critic else None
         opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=(0.5, 0.999))
-        opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.999)) if critic else None
+        optimizers = [o for o in (opt_g, opt_d) if o is not None]
+        done = [0]  # steps taken, for the learning-rate schedule
 
         def step(x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+            if lr_decay == "cosine":
+                for opt in optimizers:
+                    for group in opt.param_groups:
+                        group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * done[0] / steps))
+            done[0] += 1
             fake = gen(x)
-            opt_d.zero_grad(set_to_none=True)
-            loss_d = 0.5 * (criterion(disc(x, y), True) + criterion(disc(x, fake.detach()), False))
-            loss_d.backward()
-            opt_d.step()
+            loss_d = loss_gan = torch.zeros(())
+            if critic:
+                opt_d.zero_grad(set_to_none=True)
+                loss_d = 0.5 * (criterion(disc(x, y), True) + criterion(disc(x, fake.detach()), False))
+                loss_d.backward()
+                opt_d.step()
+                loss_gan = criterion(disc(x, fake), True)  # judged by the just-updated discriminator
             opt_g.zero_grad(set_to_none=True)
-            loss_gan = criterion(disc(x, fake), True)  # judged by the just-updated discriminator
             loss_l1 = F.l1_loss(fake, y)
-            (adv_weight * loss_gan + l1_weight * loss_l1).backward()
+            weighted = loss_l1 if ink_weight == 1 else ((fake - y).abs() * (1 + (ink_weight - 1) * (1 - y))).mean()
+            (adv_weight * loss_gan + l1_weight * weighted).backward()
             opt_g.step()
             return {"loss_G_L1": loss_l1.item(), "loss_G_GAN": loss_gan.item(), "loss_D": loss_d.item()}
 
