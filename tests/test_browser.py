@@ -51,7 +51,7 @@ expect.set_options(timeout=20_000)  # a busy 2-core machine renders slowly
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 LOCAL_SCHEMES = ("data", "blob", "about")  # inline content, nothing travels
-PAGES = ("", "/preferences", "/metrics", "/overfitting", "/sweeps", "/checkpoints")
+PAGES = ("", "/preferences", "/ranking", "/metrics", "/overfitting", "/sweeps", "/checkpoints")
 # Every href the tab's icon link takes, from the first byte on (a favicon fetch is not a page request).
 RECORD_ICON_HREFS = """
 window.__iconHrefs = [];
