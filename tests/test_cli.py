@@ -550,3 +550,41 @@ def test_export_refuses_unknown_suffix_and_empty_store(tmp_path, capsys):
     code, _, err = _export_cli(["export", "--db", str(tmp_path / "empty.db"), "--columns", "resolution",
                          "--out", str(tmp_path / "fig.png")], capsys)
     assert code == 2 and "no cells to show" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks what a machine without CUDA answers")
+def test_bench_cuda_and_half_precision_without_cuda_are_one_error_line():
+    """``bench --device cuda`` / ``--precision fp16`` in a real process: exit 1 at once, one ``error:`` line."""
+    from tests.fixtures import run_cli
+
+    for flags, says in ((["--device", "cuda"], "CUDA is not available"), (["--precision", "fp16"], "CUDA device")):
+        proc = run_cli("bench", *flags)
+        run = Run(["bench", *flags], proc.returncode, proc.stdout, proc.stderr)
+        assert run.returncode == 1 and run.stdout == "", run
+        assert says in _one_error_line(run)
+
+
+def test_doctor_lists_the_devices_in_a_real_process():
+    """``workbench doctor --no-self-test`` runs as a command and names the CPU (and CUDA, or why not)."""
+    from tests.fixtures import run_cli
+
+    proc = run_cli("doctor", "--no-self-test")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("torch ") and "\ncpu " in proc.stdout
+    assert ("cuda:0" in proc.stdout) == torch.cuda.is_available()
+
+
+def test_sweep_outputs_go_to_their_own_folder_and_the_database_stays_apart(tmp_path):
+    from core.store.store import Store
+    from tests.fixtures import make_test_set, run_cli
+
+    images = make_test_set(tmp_path / "images")
+    db = tmp_path / "local" / "workbench.db"
+    outputs = tmp_path / "shared" / "outputs"
+    r = run_cli("sweep", "--images", str(images), "--baseline", "canny", "--db", str(db), "--outputs", str(outputs),
+                "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert not (db.parent / "cells").exists() and any((outputs / "cells").rglob("sketch.png"))
+    with Store(db, outputs=outputs) as store:
+        cells = store.results()
+        assert cells and all(store.absolute(c["sketch_path"]).is_file() for c in cells)

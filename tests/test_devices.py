@@ -7,6 +7,7 @@ import torch
 
 from core.errors import DeviceError, WorkbenchError
 from core.models.devices import PRECISIONS, autocast_dtype, check_precision, resolve_device
+from tests.fixtures import cuda_only
 
 
 @pytest.fixture
@@ -116,10 +117,53 @@ def test_autocast_dtype():
     assert autocast_dtype("bf16") is torch.bfloat16
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@cuda_only
 def test_real_gpu():
     """On a machine with a GPU: the names resolve to devices a tensor can live on."""
     for name in ("auto", "cuda", "cuda:0"):
         device = resolve_device(name)
         assert torch.zeros(1, device=device).device.type == "cuda"
     assert check_precision("fp16", resolve_device("cuda")) == "fp16"
+
+
+def test_supported_precisions_follow_the_checks(fake_gpus):
+    from core.models.devices import supported_precisions
+
+    fake_gpus(1, bf16=True)
+    assert supported_precisions(torch.device("cpu")) == ["fp32", "bf16"]
+    assert supported_precisions(torch.device("cuda")) == ["fp32", "fp16", "bf16"]
+    fake_gpus(1, bf16=False)
+    assert supported_precisions(torch.device("cuda")) == ["fp32", "fp16"]
+
+
+def test_describe_devices_without_a_gpu(fake_gpus):
+    import json
+
+    from core.models.devices import describe_devices
+
+    fake_gpus(0)
+    info = describe_devices()
+    json.dumps(info)  # JSON-ready
+    assert info["gpus"] == [] and info["driver"] is None and info["torch"] == torch.__version__
+    cpu = info["cpu"]
+    assert cpu["cores"] >= 1 and cpu["threads"] >= 1 and cpu["memory_mb"] > 0 and cpu["name"]
+    assert cpu["precisions"] == ["fp32", "bf16"]
+
+
+@cuda_only
+def test_describe_devices_lists_every_gpu():
+    from core.models.devices import describe_devices
+
+    info = describe_devices()
+    assert len(info["gpus"]) == torch.cuda.device_count() and info["cuda"] and info["cudnn"]
+    for gpu in info["gpus"]:
+        assert gpu["memory_mb"] >= gpu["free_mb"] > 0 and "fp32" in gpu["precisions"] and "fp16" in gpu["precisions"]
+
+
+@cuda_only
+def test_fp32_on_cuda_means_fp32_after_prepare_device():
+    from core.models.inference import prepare_device
+
+    prepare_device(torch.device("cuda"))
+    assert torch.backends.cudnn.benchmark is True
+    assert torch.backends.cudnn.allow_tf32 is False and torch.backends.cuda.matmul.allow_tf32 is False

@@ -12,6 +12,7 @@ import sys
 from core.cli.app import add_demo_parser, add_ui_parser
 from core.cli.arguments import EXIT_FAILED, EXIT_USAGE
 from core.cli.data import add_datasets_parser, add_overfit_parser, add_train_parser
+from core.cli.doctor import add_doctor_parser
 from core.cli.export import add_export_parser
 from core.cli.pipeline import add_inspect_parser, add_pipeline_parser, add_vectorize_parser
 from core.cli.ranking import add_rank_parser, add_vote_parser
@@ -21,8 +22,8 @@ from core.errors import UsageError, WorkbenchError
 
 # One entry per command, in the order --help lists them.
 PARSERS = (add_pipeline_parser, add_inspect_parser, add_vectorize_parser, add_sweep_parser, add_results_parser,
-           add_rerun_parser, add_bench_parser, add_ui_parser, add_datasets_parser, add_train_parser, add_overfit_parser,
-           add_demo_parser, add_vote_parser, add_rank_parser, add_export_parser)
+           add_rerun_parser, add_bench_parser, add_doctor_parser, add_ui_parser, add_datasets_parser, add_train_parser,
+           add_overfit_parser, add_demo_parser, add_vote_parser, add_rank_parser, add_export_parser)
 
 
 def package_version() -> str:

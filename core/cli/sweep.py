@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -56,6 +57,9 @@ def add_sweep_parser(sub) -> None:
     p.add_argument("--ray-cpus-per-worker", type=positive_int, default=1, metavar="N",
                    help="CPU cores per Ray worker (default 1): without GPUs, one worker per N cores")
     add_db_flag(p)
+    p.add_argument("--outputs", type=Path, metavar="DIR",
+                   help="write cell outputs here instead of beside the database (also WORKBENCH_OUTPUTS): "
+                        "keep the database on local disk and the outputs on shared storage")
     p.add_argument("--json", action="store_true",
                    help="end with one JSON line: sweep_id, cells, computed, cached, failed")
     p.add_argument("--no-progress", action="store_true",
@@ -137,6 +141,9 @@ def cmd_sweep(args) -> int:
     from core.sweeps.run import run_sweep
 
     log_to_stderr(verbose=args.no_progress)
+    if args.outputs:
+        # The store reads the outputs root from the environment, so the Ray driver and workers see it too.
+        os.environ["WORKBENCH_OUTPUTS"] = str(args.outputs.resolve())
     executor = getattr(args, "executor", "local")
     options = {}
     try:
@@ -213,26 +220,50 @@ def csv_record(record: dict) -> dict:
 
 
 def add_bench_parser(sub) -> None:
-    """Add ``bench``: the engine timed against the naive way on a generated workload."""
+    """Add ``bench``: the engine timed against the naive way (CPU), or the CUDA figures (``--device cuda``)."""
     p = sub.add_parser(
         "bench",
         help="time the same cells naive (a process per configuration), by the engine, and as bare forward calls",
         description="Default workload: random-weight seed-architecture checkpoints at width 1.0 (two Mask Net v2, "
-        "two deep Sketch Nets), 4 generated images, resolution 424, soft and hard: 32 cells.",
+        "two deep Sketch Nets), 4 generated images, resolution 424, soft and hard: 32 cells. With --device cuda: "
+        "per side (424, 848, 1272) and precision, the engine's images/s against the GPU's network-only forward "
+        "throughput, the writer's cells/s and the fidelity against the CPU's fp32 sketches (16 images).",
     )
-    p.add_argument("--images", type=positive_int, default=4, help="number of generated images (default 4)")
-    p.add_argument("--resolution", type=positive_int, default=424, help="Sketch Net side (default 424)")
+    p.add_argument("--images", type=positive_int, help="number of generated images (default 4; 16 on CUDA)")
+    p.add_argument("--resolution", type=positive_int, nargs="+", metavar="PX",
+                   help="Sketch Net side (default 424; on CUDA 424 848 1272)")
     p.add_argument("--width", type=float, default=1.0, help="network width multiplier (default 1.0)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
+    p.add_argument("--precision", nargs="+", choices=("fp32", "fp16", "bf16"),
+                   help="CUDA only: the precisions to time (default every one the GPU supports)")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     p.set_defaults(handler=cmd_bench)
 
 
 def cmd_bench(args) -> int:
-    """Time the workload three ways and print the comparison (or one JSON line)."""
-    from core.sweeps.bench import run_bench
+    """Time the workload and print the comparison (or one JSON line); refuse at once what cannot run here."""
+    from core.sweeps.bench import check_bench_device, run_bench, run_cuda_bench
 
-    result = run_bench(args.images, args.resolution, args.device, args.width)
+    device = check_bench_device(args.device, args.precision)  # one line (DeviceError) before any work
+    if device.type == "cuda":
+        result = run_cuda_bench(str(device), args.precision, tuple(args.resolution or (424, 848, 1272)),
+                                args.images or 16, args.width)
+        if args.json:
+            print(json.dumps(result))
+            return 0
+        print(f"{result['device']} {result['device_name']}: {result['images']} images of "
+              f"{result['image_size'][1]}x{result['image_size'][0]}, deep Sketch Net width {result['width']}")
+        print(f"{'side':>5} {'prec':<5} {'batch':>5} {'engine img/s':>12} {'forward img/s':>13} {'share':>6} "
+              f"{'writer cells/s':>14} {'within 2 vs CPU':>15}")
+        for row in result["rows"]:
+            fid = "-" if row["within_2_vs_cpu_fp32"] is None else f"{100 * row['within_2_vs_cpu_fp32']:.3f}%"
+            print(f"{row['side']:>5} {row['precision']:<5} {row['batch']:>5} {row['engine_images_per_s']:>12.1f} "
+                  f"{row['forward_images_per_s']:>13.1f} {row['engine_share']:>6.2f} "
+                  f"{row['writer_cells_per_s'] or 0:>14.1f} {fid:>15}")
+        return 0
+    if args.resolution and len(args.resolution) > 1:
+        raise UsageError("the CPU bench takes one --resolution; several are for --device cuda")
+    result = run_bench(args.images or 4, (args.resolution or [424])[0], str(device), args.width)
     if args.json:
         print(json.dumps(result))
         return 0

@@ -47,3 +47,80 @@ def check_precision(precision: str, device: torch.device) -> str:
 def autocast_dtype(precision: str) -> torch.dtype | None:
     """The autocast dtype for a precision, or None for fp32 (no autocast)."""
     return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
+
+
+def supported_precisions(device: torch.device) -> list[str]:
+    """The precisions :func:`check_precision` accepts on ``device``, in :data:`PRECISIONS` order."""
+    supported = []
+    for precision in PRECISIONS:
+        try:
+            check_precision(precision, device)
+        except DeviceError:
+            continue
+        supported.append(precision)
+    return supported
+
+
+def describe_devices() -> dict:
+    """The machine's compute devices for ``workbench doctor``: versions, memory and precisions, as JSON-ready data.
+
+    Returns a dict with ``torch``, ``cuda`` (the build's CUDA version), ``cudnn``, ``driver`` (None without
+    ``nvidia-smi``), ``cpu`` (name, threads, memory, precisions) and ``gpus`` (one entry per visible CUDA
+    device: index, name, compute capability, total and free memory, multiprocessors, precisions).
+    """
+    import os
+    import platform
+
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        memory = None
+    info = {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": cudnn,
+        "driver": None,
+        "cpu": {"name": _cpu_name() or platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                "cores": os.cpu_count(), "memory_mb": None if memory is None else memory // 2**20,
+                "precisions": supported_precisions(torch.device("cpu"))},
+        "gpus": [],
+    }
+    if not torch.cuda.is_available():
+        return info
+    info["driver"] = _driver_version()
+    for index in range(torch.cuda.device_count()):
+        dev = torch.device("cuda", index)
+        props = torch.cuda.get_device_properties(dev)
+        free, total = torch.cuda.mem_get_info(dev)
+        info["gpus"].append({"device": f"cuda:{index}", "name": props.name,
+                             "capability": f"{props.major}.{props.minor}", "memory_mb": total // 2**20,
+                             "free_mb": free // 2**20, "multiprocessors": props.multi_processor_count,
+                             "precisions": supported_precisions(dev)})
+    return info
+
+
+def _cpu_name() -> str | None:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def _driver_version() -> str | None:
+    """The NVIDIA driver's version from ``nvidia-smi`` (torch does not expose it), or None."""
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.strip().splitlines()[0] if out.strip() else None

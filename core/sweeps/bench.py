@@ -9,6 +9,13 @@ checkpoints at width 1.0 with random weights (two Mask Net v2, two deep
 Sketch Nets), four generated photo-like images, resolution 424, soft and
 hard: 32 cells.
 
+On CUDA (:func:`run_cuda_bench`) the question is another one — does the
+engine keep the GPU busy? — so it measures, per side and precision, the
+engine's images/s against the device's network-only forward throughput
+(the same optimised Sketch Net on inputs already on the GPU), the writer's
+cells/s, and each precision's fidelity against the CPU's fp32 sketches.
+:func:`self_test` is ``workbench doctor``'s short check of every device.
+
 Run as ``python -m core.sweeps.bench naive CONFIG_JSON`` it is the naive worker.
 """
 
@@ -63,8 +70,9 @@ def photo_like(seed: int, h: int = 384, w: int = 512) -> np.ndarray:
     return img
 
 
-def make_workload(root: Path, images: int = 4, resolution: int = 424, width: float = 1.0) -> Workload:
-    """Write random-weight seed-format checkpoints and generated images under ``root``."""
+def make_workload(root: Path, images: int = 4, resolution: int = 424, width: float = 1.0, per_role: int = 2,
+                  size: tuple[int, int] = (384, 512)) -> Workload:
+    """Write random-weight seed-format checkpoints (``per_role`` of each role) and generated ``h x w`` images."""
     import cv2
     import torch
 
@@ -74,10 +82,10 @@ def make_workload(root: Path, images: int = 4, resolution: int = 424, width: flo
     folder = root / "images"
     folder.mkdir(exist_ok=True)
     for i in range(images):
-        cv2.imwrite(str(folder / f"photo{i}.png"), cv2.cvtColor(photo_like(i), cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(folder / f"photo{i}.png"), cv2.cvtColor(photo_like(i, *size), cv2.COLOR_RGB2BGR))
     paths = {"mask": [], "sketch": []}
     for role, arch in (("mask", "masknet_v2"), ("sketch", "sketchnet_deep")):
-        for i in range(2):
+        for i in range(per_role):
             torch.manual_seed(100 * i + len(arch))
             net = build_network(arch, width)
             _randomise_batchnorm(net)
@@ -210,6 +218,192 @@ def run_bench(images: int = 4, resolution: int = 424, device: str = "cpu", width
         "computed": summary["computed"],
         "threads": _threads(),
     }
+
+
+def check_bench_device(device: str, precisions: list[str] | None = None):
+    """The torch device a bench runs on; a DeviceError (one line) when it or a precision cannot run here.
+
+    fp16 and bf16 are CUDA bench figures: asked for on a machine without a GPU, they are refused up front.
+    """
+    from core.errors import DeviceError
+    from core.models.devices import check_precision, resolve_device
+
+    dev = resolve_device(device)
+    for precision in precisions or []:
+        if precision in ("fp16", "bf16") and dev.type != "cuda":
+            raise DeviceError(f"bench --precision {precision} times the CUDA path and needs a CUDA device "
+                              f"(this run is on {dev}); use --device cuda on a machine with a GPU")
+        check_precision(precision, dev)
+    return dev
+
+
+def within_levels(a: np.ndarray, b: np.ndarray, levels: int = 2) -> float:
+    """Share of pixels of two uint8 images whose grey levels differ by at most ``levels``."""
+    return float((np.abs(a.astype(np.int16) - b.astype(np.int16)) <= levels).mean())
+
+
+def sweep_sketches(images: Path, sketches: list[Path], masks: list[Path | None], side: int, precision: str,
+                   device: str, db: Path, modes=("soft",)) -> tuple[float, dict, dict]:
+    """Run one in-process sweep; return its seconds, {(image sha, mask sha, mode): sketch} and the store rows."""
+    import cv2
+
+    from core.store.store import Store
+    from core.sweeps.run import run_sweep
+    from core.sweeps.spec import SweepSpec
+
+    spec = SweepSpec(images=[str(images)], sketch_checkpoints=[str(p) for p in sketches],
+                     mask_checkpoints=[None if m is None else str(m) for m in masks], resolutions=[side],
+                     mask_modes=list(modes), precisions=[precision], device=device, name="bench")
+    started = time.perf_counter()
+    summary = run_sweep(spec, db, progress=False)
+    seconds = time.perf_counter() - started
+    with Store(db, readonly=True) as store:
+        rows = store.results(summary.sweep_id)
+        out = {(r["image_sha256"], r["mask_sha256"], r["mask_mode"]):
+               cv2.imread(str(store.absolute(r["sketch_path"])), cv2.IMREAD_GRAYSCALE)
+               for r in rows if r["status"] == "done"}
+    return seconds, out, {"rows": rows, "failed": summary.failed}
+
+
+def fidelity(got: dict, reference: dict) -> float | None:
+    """Worst share of pixels within 2 grey levels over the cells both runs computed (None when none)."""
+    shares = [within_levels(got[k], reference[k]) for k in got if k in reference]
+    return round(min(shares), 5) if shares else None
+
+
+def forward_throughput(sketch: Path, side: int, precision: str, device, seconds: float = 2.0) -> tuple[float, int]:
+    """The device's network-only forward: the optimised Sketch Net on random inputs already on the device.
+
+    Returns images/s and the batch size used (chosen from free memory as the engine does).
+    """
+    import contextlib
+
+    import torch
+
+    from core.models.checkpoints import load_checkpoint
+    from core.models.devices import autocast_dtype
+    from core.models.inference import optimize_for_inference, prepare_device
+    from core.sweeps.batching import bytes_per_input, choose_batch_size
+
+    prepare_device(device)
+    net = optimize_for_inference(load_checkpoint(sketch).build(), device)
+    free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
+    batch = min(16, choose_batch_size(free, bytes_per_input(side, precision)))
+    x = torch.rand(batch, 3, side, side, device=device)
+    dtype = autocast_dtype(precision)
+    ctx = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda *a: None)
+    done = 0
+    with torch.inference_mode(), ctx:
+        for _ in range(2):  # warm-up: cuDNN autotuning for this shape
+            net(x)
+        sync(device)
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            net(x)
+            sync(device)
+            done += batch
+        elapsed = time.perf_counter() - started
+    return done / elapsed, batch
+
+
+def run_cuda_bench(device: str = "cuda", precisions: list[str] | None = None, sides=(424, 848, 1272),
+                   images: int = 16, width: float = 1.0, root: Path | None = None) -> dict:
+    """CUDA figures per side and precision: engine and forward images/s, engine share, writer cells/s, fidelity.
+
+    The engine sweeps ``images`` generated photos (one deep Sketch Net, no mask) in this process, once to
+    warm up and once timed; fidelity compares two of the images with the CPU's fp32 sketches.
+    """
+    from core.models.devices import supported_precisions
+
+    dev = check_bench_device(device, precisions)
+    if dev.type != "cuda":
+        from core.errors import DeviceError
+
+        raise DeviceError(f"the CUDA bench needs a CUDA device, not {dev}; run workbench bench without --device")
+    precisions = precisions or supported_precisions(dev)
+    with tempfile.TemporaryDirectory(prefix="workbench-gpu-bench-") as tmp:
+        work = make_workload(Path(root or tmp), images, sides[0], width)
+        fid = work.root / "fidelity"
+        fid.mkdir()
+        for path in sorted(work.images.iterdir())[:2]:
+            (fid / path.name).write_bytes(path.read_bytes())
+        sketch, rows = work.sketches[0], []
+        for side in sides:
+            _, cpu, _ = sweep_sketches(fid, [sketch], [None], side, "fp32", "cpu", work.root / f"cpu{side}" / "w.db")
+            for precision in precisions:
+                tag, run = f"{side}-{precision}", (side, precision, str(dev))
+                _, got, _ = sweep_sketches(fid, [sketch], [None], *run, work.root / f"f{tag}" / "w.db")
+                sweep_sketches(work.images, [sketch], [None], *run, work.root / f"w{tag}" / "w.db")  # warm-up
+                seconds, _, info = sweep_sketches(work.images, [sketch], [None], *run, work.root / f"t{tag}" / "w.db")
+                forward, batch = forward_throughput(sketch, side, precision, dev)
+                post = sum(r["t_post"] or 0.0 for r in info["rows"])
+                engine = len(info["rows"]) / seconds
+                rows.append({"side": side, "precision": precision, "batch": batch, "failed": info["failed"],
+                             "engine_images_per_s": round(engine, 2), "forward_images_per_s": round(forward, 2),
+                             "engine_share": round(engine / forward, 3),
+                             "writer_cells_per_s": round(len(info["rows"]) / post, 2) if post else None,
+                             "within_2_vs_cpu_fp32": fidelity(got, cpu)})
+    from core.provenance import environment_provenance
+
+    env = environment_provenance(dev)
+    return {"device": str(dev), "device_name": env["device_name"], "torch": env["torch"], "cuda": env["cuda"],
+            "cudnn": env["cudnn"], "images": images, "image_size": [384, 512], "width": width, "rows": rows}
+
+
+def self_test(devices: list[str], side: int = 256, width: float = 0.125) -> list[dict]:
+    """``workbench doctor``'s check: a tiny sweep on each device, compared with the CPU's fp32 result.
+
+    Two generated images, one Mask Net and one Sketch Net (random weights at ``width``), soft and hard
+    masks. The CPU's run is also compared with the original eager pipeline (it must match exactly).
+    Returns one entry per (device, precision): cells, failed, seconds, ``within_2`` (share of pixels within
+    2 grey levels of the CPU fp32 sketches) and ``ok``.
+    """
+    from core.models.devices import resolve_device, supported_precisions
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="workbench-doctor-") as tmp:
+        work = make_workload(Path(tmp), 2, side, width, per_role=1, size=(192, 256))
+        args = (work.images, work.sketches, work.masks, side)
+        seconds, cpu, info = sweep_sketches(*args, "fp32", "cpu", work.root / "cpu" / "w.db", modes=work.modes)
+        naive = naive_sketches(work, cpu)
+        exact = all(np.array_equal(cpu[k], v) for k, v in naive.items()) and len(naive) == len(cpu)
+        results.append({"device": "cpu", "precision": "fp32", "cells": len(info["rows"]), "failed": info["failed"],
+                        "seconds": round(seconds, 2), "within_2": fidelity(cpu, naive), "identical": exact,
+                        "ok": exact and info["failed"] == 0})
+        for name in devices:
+            dev = resolve_device(name)
+            for precision in supported_precisions(dev):
+                tag = f"{name.replace(':', '')}-{precision}"
+                seconds, got, info = sweep_sketches(*args, precision, str(dev), work.root / tag / "w.db",
+                                                    modes=work.modes)
+                share = fidelity(got, cpu)
+                # fp32 must match the CPU; half precisions move pixels by design (bf16 many, by a few grey
+                # levels): their share is reported, and they pass when every cell computed.
+                needed = 0.999 if precision == "fp32" else 0.0
+                results.append({"device": str(dev), "precision": precision, "cells": len(info["rows"]),
+                                "failed": info["failed"], "seconds": round(seconds, 2), "within_2": share,
+                                "ok": info["failed"] == 0 and share is not None and share >= needed})
+    return results
+
+
+def naive_sketches(work: Workload, like: dict) -> dict:
+    """The original eager pipeline's sketches of the workload, keyed like :func:`sweep_sketches`'s."""
+    from core.files import sha256_file
+    from core.models.checkpoints import load_checkpoint
+    from core.pipeline.images import list_images, read_image
+    from core.pipeline.seed import SeedSettings, run_seed
+
+    sketch = load_checkpoint(work.sketches[0]).build()
+    out = {}
+    for mask_path in work.masks:
+        mask_net, mask_sha = load_checkpoint(mask_path).build(), sha256_file(mask_path)
+        for path in list_images(work.images):
+            image_sha = sha256_file(path)
+            for mode in work.modes:
+                settings = SeedSettings(side=work.resolution, mask_mode=mode, softctr=0.5)
+                out[(image_sha, mask_sha, mode)] = run_seed(read_image(path), settings, sketch, mask_net).sketch
+    return out
 
 
 def _threads() -> int:

@@ -8,6 +8,13 @@ for inference once per sweep. Finished cells go to a writer (see
 :class:`core.sweeps.session.ResultWriter`), which encodes and records them on
 its own thread while the next cell computes. Both executors run this code:
 ``local`` in the sweep's own process, ``ray`` inside each worker actor.
+
+On CUDA the engine batches: it takes a window of images, runs every Mask Net
+and Sketch Net input of the window that shares (network, side, precision) as
+one batch (:mod:`core.sweeps.batching` plans the batches and backs off on
+out-of-memory), then hands the cells to the writer. The CPU path stays
+unbatched, image by image (batching gains nothing there, and its pixels stay
+identical to the original's).
 """
 
 from __future__ import annotations
@@ -43,9 +50,21 @@ class CellEngine:
         progress: told of each finished cell (``cell(cell, failed, seconds, error)``), or None.
     """
 
-    def __init__(self, plan: Plan, device, writer, stop: StopFlag, progress=None):
+    #: Images per window on the batched path: enough inputs per batch, little memory held.
+    WINDOW = 16
+    #: Threads decoding the next window's images while the current one computes.
+    DECODE_THREADS = 2
+
+    def __init__(self, plan: Plan, device, writer, stop: StopFlag, progress=None, batching: bool | None = None):
         self.plan, self.device, self.writer, self.stop, self.progress = plan, device, writer, stop, progress
         self.nets: dict[str, object] = {}
+        self.batching = self.batches_on(device) if batching is None else batching
+        self.batch_sizes: dict = {}  # (sha256, side, precision) -> the batch size that last worked
+
+    @staticmethod
+    def batches_on(device) -> bool:
+        """Whether the engine batches on ``device``: on CUDA only (tests patch it to check the path on a CPU)."""
+        return getattr(device, "type", str(device)) == "cuda"
 
     def net(self, sha: str):
         """The optimised inference copy of a checkpoint's network, built once per sweep."""
@@ -57,9 +76,25 @@ class CellEngine:
         return self.nets[sha]
 
     def run(self, cells: list[Cell]) -> None:
-        """Compute every cell, one image group after another."""
-        for group in group_cells(cells):
-            self.run_image(group)
+        """Compute every cell: one image group after another, or (batching) a window of groups at a time."""
+        groups = group_cells(cells)
+        if not self.batching:
+            for group in groups:
+                self.run_image(group)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        windows = [groups[start:start + self.WINDOW] for start in range(0, len(groups), self.WINDOW)]
+        # Decode ahead: the next window's images are read (and inverted) on a small pool while this
+        # window's forwards run; OpenCV's decoders release the GIL.
+        with ThreadPoolExecutor(max_workers=self.DECODE_THREADS, thread_name_prefix="sweep-decode") as pool:
+            ahead = [pool.submit(self.decode, cells) for cells in windows[0]] if windows else []
+            for n, window in enumerate(windows):
+                self.check_stop()
+                decoded = ahead
+                if n + 1 < len(windows):
+                    ahead = [pool.submit(self.decode, cells) for cells in windows[n + 1]]
+                self.run_window(window, [future.result() for future in decoded])
 
     def run_image(self, cells: list[Cell]) -> None:
         """Compute the cells of one image (one decode; masks and forwards shared)."""
@@ -72,7 +107,7 @@ class CellEngine:
             for cell in cells:
                 self.check_stop()
                 self.writer.put_failure(cell, str(exc))
-                self._tick(cell, error=str(exc))
+                self.tick(cell, error=str(exc))
             return
         t_decode = time.perf_counter() - t0
         masks: dict = {}
@@ -94,13 +129,13 @@ class CellEngine:
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 self.writer.put_failure(cell, error)
-                self._tick(cell, error=error)
+                self.tick(cell, error=error)
                 continue
             out["timings"]["t_decode"] = t_decode
             out["timings"]["seconds"] = time.perf_counter() - started + t_decode
             t_decode = 0.0  # decoding is charged to the first cell of the image only
             self.writer.put(cell, img, out)
-            self._tick(cell, seconds=out["timings"]["seconds"])
+            self.tick(cell, seconds=out["timings"]["seconds"])
 
     def run_baseline(self, img, cell: Cell) -> dict:
         """A classical baseline's sketch of the image."""
@@ -148,6 +183,209 @@ class CellEngine:
             sketch = merge_sketches(sketch, results[1][2])
         return {"mask": mask, "cropped": cropped, "sketch": sketch, "timings": timings}
 
+    def decode(self, cells: list[Cell]) -> tuple:
+        """Read one image group's image (and its value-inverted copy when a cell merges).
+
+        Returns ``(image, inverted or None, seconds)``, or ``(None, None, error text)`` when it cannot be read.
+        """
+        from core.pipeline.images import read_image
+        from core.pipeline.seed import invert_value
+
+        t0 = time.perf_counter()
+        try:
+            img = read_image(cells[0].image.path, self.plan.spec.max_pixels)
+            merge = any(c.config["method"] == "checkpoint" and c.config["merge"] for c in cells)
+            inverted = invert_value(img) if merge else None
+        except ImageReadError as exc:
+            return None, None, str(exc)
+        except Exception as exc:  # on a decode thread: an unexpected error fails this image's cells only
+            return None, None, f"{type(exc).__name__}: {exc}"
+        return img, inverted, time.perf_counter() - t0
+
+    def run_window(self, groups: list[list[Cell]], decoded: list[tuple] | None = None) -> None:
+        """Compute the cells of several images with batched forwards (the CUDA path).
+
+        Three stages: every Mask Net input of the window, batched; then the crops and
+        the Sketch Net inputs (shared by content as on the CPU path), batched; then
+        each cell assembled and handed to the writer. A forward that fails (out of
+        memory even alone) fails the cells that need it, not the sweep.
+
+        Args:
+            decoded: each group's :meth:`decode` result when already read (decode-ahead), else read here.
+        """
+        from core.pipeline.seed import sketch_to_image
+
+        images = []  # (cells, image, inverted image or None, decode seconds)
+        for cells, (img, inverted, seconds) in zip(groups, decoded or [self.decode(g) for g in groups],
+                                                   strict=True):
+            if img is None:
+                for cell in cells:
+                    self.check_stop()
+                    self.writer.put_failure(cell, seconds)
+                    self.tick(cell, error=seconds)
+                continue
+            images.append((cells, img, inverted, seconds))
+        mask_requests: dict = {}  # (image no, Mask Net, inverted, precision) -> (batch key, input)
+        for n, (cells, img, inverted, _) in enumerate(images):
+            for c in (cell.config for cell in cells):
+                if c["method"] == "checkpoint" and c["background"]:
+                    for is_inverted in (False, True) if c["merge"] else (False,):
+                        mask_requests.setdefault((n, c["mask_sha256"], is_inverted, c["precision"]),
+                                                 ((c["mask_sha256"], None, c["precision"]),
+                                                  inverted if is_inverted else img))
+        masks = self.forward_requests(mask_requests)
+        inputs: dict = {}  # cell key -> its (mask key, sketch key, cropped, mask) parts, or the error
+        sketch_requests: dict = {}
+        for n, (cells, img, inverted, _) in enumerate(images):
+            crops: dict = {}
+            for cell in cells:
+                if cell.config["method"] == "checkpoint":
+                    try:
+                        inputs[cell.key] = self.sketch_inputs(n, img, inverted, cell, masks, crops, sketch_requests)
+                    except Exception as exc:
+                        inputs[cell.key] = exc
+        sketches = self.forward_requests(sketch_requests,
+                                         finish=lambda raw, image: sketch_to_image(raw, image.shape[1], image.shape[0]))
+        for cells, img, _, t_decode in images:
+            charged: set = set()  # shared forwards are charged to the first cell using them
+            for cell in cells:
+                self.check_stop()
+                started = time.perf_counter()
+                try:
+                    if cell.config["method"] != "checkpoint":
+                        out = self.run_baseline(img, cell)
+                    else:
+                        out = self.assemble(cell, inputs[cell.key], masks, sketches, charged)
+                except Exception as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                    self.writer.put_failure(cell, error)
+                    self.tick(cell, error=error)
+                    continue
+                timings = out["timings"]
+                timings["t_decode"] = t_decode
+                timings["seconds"] = (time.perf_counter() - started + t_decode + timings["t_mask"]
+                                      + timings["t_sketch"])
+                t_decode = 0.0
+                self.writer.put(cell, img, out)
+                self.tick(cell, seconds=timings["seconds"])
+
+    def sketch_inputs(self, n: int, img, inverted, cell: Cell, masks: dict, crops: dict, requests: dict) -> list:
+        """One cell's Sketch Net inputs (plain, and inverted when merging), added to ``requests``."""
+        from core.pipeline.seed import SeedSettings, prepare_sketch_input
+
+        c = cell.config
+        settings = SeedSettings(c["resolution"], c["background"], c["mask_mode"] or "soft",
+                                c["softctr"] if c["softctr"] is not None else 0.5, c["gamma"], c["merge"])
+        parts = []
+        for is_inverted, source in [(False, img)] + ([(True, inverted)] if c["merge"] else []):
+            mkey, mask = None, None
+            if c["background"]:
+                mkey = (n, c["mask_sha256"], is_inverted, c["precision"])
+                mask = masks[mkey][0]
+                if isinstance(mask, BaseException):
+                    raise mask
+            ckey = (c["mask_sha256"], is_inverted, c["precision"], c["mask_mode"], c["softctr"], c["gamma"])
+            if ckey not in crops:
+                cropped = prepare_sketch_input(source, mask, settings)
+                crops[ckey] = (cropped, hashlib.blake2b(cropped.tobytes(), digest_size=16).digest())
+            cropped, digest = crops[ckey]
+            skey = (c["sketch_sha256"], c["resolution"], c["precision"], cropped.shape, digest)
+            requests.setdefault(skey, ((c["sketch_sha256"], c["resolution"], c["precision"]), cropped))
+            parts.append((mkey, skey, cropped, mask))
+        return parts
+
+    def assemble(self, cell: Cell, parts, masks: dict, sketches: dict, charged: set) -> dict:
+        """A cell's outputs from the window's batched results (raises the error of a forward it needed)."""
+        from core.pipeline.seed import merge_sketches
+
+        if isinstance(parts, BaseException):
+            raise parts
+        timings = {"t_mask": 0.0, "t_sketch": 0.0}
+        results = []
+        for mkey, skey, cropped, mask in parts:
+            sketch = sketches[skey][0]
+            if isinstance(sketch, BaseException):
+                raise sketch
+            for key, field, table in ((mkey, "t_mask", masks), (skey, "t_sketch", sketches)):
+                if key is not None and key not in charged:
+                    charged.add(key)
+                    timings[field] += table[key][1]
+            results.append((mask, cropped, sketch))
+        mask, cropped, sketch = results[0]
+        if cell.config["merge"]:
+            sketch = merge_sketches(sketch, results[1][2])
+        return {"mask": mask, "cropped": cropped, "sketch": sketch, "timings": timings}
+
+    def forward_requests(self, requests: dict, finish=None) -> dict:
+        """Run requests ``{key: ((sha256, side or None, precision), image)}`` in batches.
+
+        Returns ``{key: (output or the exception that stopped it, seconds charged)}``; ``finish(raw, image)``
+        turns a raw network output into the stored form.
+        """
+        from core.sweeps.batching import group_requests, run_batched
+
+        keys = list(requests)
+        results: dict = {}
+        for bkey, indices in group_requests([requests[k][0] for k in keys]).items():
+            sha, side, precision = bkey
+            batch_inputs = [requests[keys[i]][1] for i in indices]
+            size = self.batch_sizes.get(bkey) or self.first_batch_size(sha, side, precision)
+            started = time.perf_counter()
+            try:
+                outputs, self.batch_sizes[bkey] = run_batched(
+                    lambda chunk: self.forward_batch(sha, side, precision, chunk),  # noqa: B023 (called at once)
+                    batch_inputs, size, on_oom=self.release_memory)
+            except Exception as exc:
+                outputs = [exc] * len(batch_inputs)
+            share = (time.perf_counter() - started) / len(batch_inputs)
+            for i, out, image in zip(indices, outputs, batch_inputs, strict=True):
+                if finish is not None and not isinstance(out, BaseException):
+                    out = finish(out, image)
+                results[keys[i]] = (out, share)
+        return results
+
+    def forward_batch(self, sha: str, side: int | None, precision: str, images: list) -> list[np.ndarray]:
+        """One batched forward: Mask Net (side None, 224 px) or Sketch Net at ``side``; raw float outputs."""
+        import cv2
+        import torch
+
+        from core.models.devices import autocast_dtype
+        from core.pipeline.seed import MASK_SIDE
+
+        # As core.pipeline.seed.to_tensor, but the uint8 resize travels (4x fewer bytes, pinned so the copy
+        # does not block the host) and is scaled on the device: float32 x / 255 equals the float64 quotient
+        # cast to float32 for every uint8 x, so the input is bit for bit the unbatched one.
+        side = side or MASK_SIDE
+        x = torch.from_numpy(np.stack([cv2.resize(image, (side, side)) for image in images]))
+        if self.device.type == "cuda":
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        x = x.permute(0, 3, 1, 2).float().div_(255)  # NCHW view of NHWC memory: already channels_last
+        dtype = autocast_dtype(precision)
+        ctx = torch.autocast(self.device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+        with torch.inference_mode(), ctx:
+            out = self.net(sha)(x)
+        return [o.squeeze() for o in out.float().cpu().numpy()]
+
+    def first_batch_size(self, sha: str, side: int | None, precision: str) -> int:
+        """The batch size to start a (network, side, precision) group with, from the device's free memory."""
+        from core.pipeline.seed import MASK_SIDE
+        from core.sweeps.batching import bytes_per_input, choose_batch_size
+
+        free = None
+        if self.device.type == "cuda":
+            import torch
+
+            free = torch.cuda.mem_get_info(self.device)[0]
+        width = getattr(self.plan.checkpoints.get(sha), "width", None) or 1.0
+        return choose_batch_size(free, bytes_per_input(side or MASK_SIDE, precision, width))
+
+    def release_memory(self) -> None:
+        """After an out-of-memory error: give the allocator's cached blocks back before retrying smaller."""
+        if self.device.type == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
+
     def predict(self, sha: str, image: np.ndarray, side: int | None, precision: str):
         """Mask (side None) or sketch prediction, under autocast for fp16/bf16."""
         import torch
@@ -169,6 +407,6 @@ class CellEngine:
             raise SweepCancelled("the sweep was stopped")
         self.writer.raise_if_failed()
 
-    def _tick(self, cell: Cell, seconds: float | None = None, error: str | None = None) -> None:
+    def tick(self, cell: Cell, seconds: float | None = None, error: str | None = None) -> None:
         if self.progress is not None:
             self.progress.cell(cell, seconds=seconds, error=error)
