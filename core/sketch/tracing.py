@@ -18,9 +18,12 @@
 6. drop strokes shorter than ``min_length`` px, simplify the rest with
    Ramer-Douglas-Peucker (``epsilon`` px), estimate each stroke's line width
    from the ink's distance transform along its centre line
-   (:func:`core.sketch.ink.width_from_mean_depth`), and order the strokes for
-   drawing: greedily the nearest next start from the pen's position,
-   reversing a stroke when its far end is nearer.
+   (:func:`core.sketch.ink.width_from_mean_depth`);
+7. a filled patch is wider than one stroke of its mean width: the ink left
+   more than 2 px from every stroke drawn so far (pieces of 24 px or more) is
+   traced again, up to three times, so the strokes cover the ink;
+8. order the strokes for drawing: greedily the nearest next start from the
+   pen's position, reversing a stroke when its far end is nearer.
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ from core.sketch.strokes import DEFAULT_MAX_GIF_FRAMES, Stroke, Strokes, order_s
 __all__ = ["VectorizeParams", "vectorize"]
 
 log = logging.getLogger(__name__)
+
+FILL_PASSES = 3  # tracing passes over ink the strokes left uncovered (filled patches)
+FILL_RADIUS = 2  # px: ink this close to a drawn stroke counts as covered
+FILL_MIN_AREA = 24  # px: smaller uncovered pieces are corner slivers, not patches
 
 
 @dataclass(frozen=True)
@@ -86,15 +93,43 @@ def vectorize(sketch: np.ndarray, params: VectorizeParams = VectorizeParams()) -
     sketch = check_sketch(sketch)
     h, w = sketch.shape
     ink = _fill_holes(ink_mask(sketch, params.threshold), params.fill_holes)
+    strokes = _strokes_of(ink, params)
+    # A filled patch of ink is wider than one stroke of its mean width can cover: trace what is left uncovered
+    # (its interior) again, a few times, so the strokes cover the ink and thin line work is left as it was.
+    for _ in range(FILL_PASSES):
+        left = _uncovered(ink, Strokes(strokes, w, h, {}))
+        if not left.any():
+            break
+        strokes += _strokes_of(left, params)
+    log.debug("traced %d strokes from a %dx%d sketch", len(strokes), w, h)
+    return Strokes(order_strokes(strokes), w, h, params.to_dict())
+
+
+def _strokes_of(ink: np.ndarray, params: VectorizeParams) -> list[Stroke]:
+    """The strokes of an ink mask: centre lines traced, short ones dropped, simplified, each with its width."""
     depth = ink_depth(ink)  # HxW float32
     chains = _trace(thin(ink), depth, params)  # [(points (k, 2), mean depth), ...]
     lengths = polyline_lengths([pts for pts, _ in chains])
     kept = [c for c, length in zip(chains, lengths) if length >= params.min_length]
     simplified = simplify_many([pts for pts, _ in kept], params.epsilon)
     widths = width_from_mean_depth(np.array([d for _, d in kept])).tolist()
-    strokes = [Stroke(pts, wd) for pts, wd in zip(simplified, widths)]
-    log.debug("traced %d strokes from a %dx%d sketch", len(strokes), w, h)
-    return Strokes(order_strokes(strokes), w, h, params.to_dict())
+    return [Stroke(pts, wd) for pts, wd in zip(simplified, widths)]
+
+
+def _uncovered(ink: np.ndarray, strokes: Strokes) -> np.ndarray:
+    """The ink farther than FILL_RADIUS px from the drawn strokes, in pieces of at least FILL_MIN_AREA px."""
+    from core.sketch.rendering import render
+
+    drawn = render(strokes) < 128
+    near = cv2.dilate(drawn.astype(np.uint8), cv2.getStructuringElement(
+        cv2.MORPH_ELLIPSE, (2 * FILL_RADIUS + 1, 2 * FILL_RADIUS + 1))) > 0
+    left = ink & ~near
+    if not left.any():
+        return left
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(left.astype(np.uint8), connectivity=8)
+    big = stats[:, cv2.CC_STAT_AREA] >= FILL_MIN_AREA
+    big[0] = False
+    return big[labels]
 
 
 def _fill_holes(ink: np.ndarray, max_area: int) -> np.ndarray:
