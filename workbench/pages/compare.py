@@ -135,10 +135,16 @@ def _grid_section(choice: Choice, live: bool) -> None:
         tags_by_cell.setdefault(tag["cell_id"], []).append(tag)
     kept = kept_configs(configs, axes, fixed, shown)
     hidden = state.hidden_cells(store, path, choice.sweep_id, choice.test_set, kept, axes, stamp)
+    # Both notes always take their place (empty or not), so the grid below keeps its position in the page and
+    # the viewer is updated in place, never mounted afresh, when a note comes or goes.
+    notes = st.empty()
+    lines = []
     if hidden:
-        st.caption(f"{hidden} cells share a slot with another cell and are hidden; fix more axes to see them.")
+        lines.append(f"{hidden} cells share a slot with another cell and are hidden; fix more axes to see them.")
     if live:
-        st.caption(f"A sweep is running: new cells appear here every {LIVE_SECONDS} s.")
+        lines.append(f"A sweep is running: new cells appear here every {LIVE_SECONDS} s.")
+    if lines:
+        notes.caption("  \n".join(lines))
     grid_args = (axes, fixed, shown)
     few = choice.labels or choice.preference == "marked"
     if choice.row:

@@ -6,9 +6,12 @@ const MODES = ["side by side", "slider", "flicker", "difference", "overlay"];
 const MIN_SCALE = 0.25;
 const MAX_SCALE = 64;
 const images = new Map(); // url -> {img, ok}: shared, so a rerun reuses what the browser already decoded
-// Component key -> what the user set (view, focus, slider split, lock): Streamlit may mount the component afresh
-// on a rerun (a fragment's, a sweep's new cells), and the user's place must survive that.
-const kept = new Map();
+// What the user set (view, focus, slider split, lock), per component key, in the tab's sessionStorage: Streamlit
+// may mount the component afresh (and load this module again) on a rerun, and the user's place must survive that.
+const kept = {
+  get(key) { try { return JSON.parse(sessionStorage.getItem(`wbv:${key}`) || "null"); } catch (e) { return null; } },
+  set(key, value) { try { sessionStorage.setItem(`wbv:${key}`, JSON.stringify(value)); } catch (e) { /* full or off */ } },
+};
 
 function loadImage(url, onload) {
   let entry = images.get(url);
