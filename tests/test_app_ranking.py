@@ -39,6 +39,13 @@ def test_a_trial_is_blind_and_votes_show_in_the_standings(app_store):
     assert_no_exception(at)
     assert any("3 votes with a winner" in c.value for c in at.caption)
     assert any(d.key == "blind_csv" for d in at.get("download_button"))
+    # votes by two people stay apart: each person's alone, or both combined
+    with Store(app_store.db) as store:
+        record_vote(store, ids, ids[0], "someone else")
+    at.run()
+    assert any("4 votes with a winner" in c.value for c in at.caption)
+    at.multiselect(key="blind_authors").set_value(["someone else"]).run()
+    assert any("1 votes with a winner" in c.value and "someone else" in c.value for c in at.caption)
 
 
 def test_k_cells_per_vote_and_a_new_trial_when_the_settings_change(app_store):

@@ -44,6 +44,7 @@ def add_rank_parser(sub) -> None:
     p = sub.add_parser("rank", help="strengths (Plackett-Luce, 95%% bootstrap intervals) from blind votes")
     p.add_argument("--axis", required=True, help="the setting voted on, e.g. sketch_checkpoint")
     p.add_argument("--bootstrap", type=int, default=400, help="bootstrap resamples (default 400)")
+    p.add_argument("--author", nargs="+", metavar="NAME", help="only these people's votes (default: everyone's)")
     p.add_argument("--json", action="store_true", help="one JSON object")
     add_db_flag(p)
     p.set_defaults(handler=cmd_rank)
@@ -57,7 +58,7 @@ def cmd_rank(args) -> int:
 
     with Store(db_path(args.db), readonly=True) as store:
         try:
-            ranking, agreement = standings(store, args.axis, bootstrap=max(20, args.bootstrap))
+            ranking, agreement = standings(store, args.axis, bootstrap=max(20, args.bootstrap), authors=args.author)
         except RankingError as exc:
             raise UsageError(str(exc)) from None
     if args.json:

@@ -130,13 +130,16 @@ def _on_event(event: dict, axis: str) -> None:
 def _standings(store, axis: str) -> None:
     """Strengths with intervals, who beats whom, how many more votes, which metrics agree: on request."""
     with st.expander("Standings (shows the settings: open after voting)"):
+        people = sorted({v["author"] for v in store.votes(axis=axis)})
+        chosen = st.multiselect("Only these people's votes", people, key="blind_authors", placeholder="everyone",
+                                help="Empty: everyone's votes, combined. Pick people to see theirs alone.")
         try:
-            ranking, agreement = standings(store, axis, bootstrap=300)
+            ranking, agreement = standings(store, axis, bootstrap=300, authors=chosen or None)
         except RankingError as exc:
             st.info(str(exc))
             return
-        st.caption(f"{ranking.votes} votes with a winner and {ranking.ties} ties on {G.AXES.get(axis, axis)}, "
-                   "all comparisons; strengths are Plackett-Luce log-strengths (Bradley-Terry for two cells), "
+        st.caption(f"{ranking.votes} votes with a winner and {ranking.ties} ties on {G.AXES.get(axis, axis)} by "
+                   f"{', '.join(chosen) or 'everyone'}, all comparisons; strengths are Plackett-Luce log-strengths (Bradley-Terry for two cells), "
                    "95% bootstrap intervals.")
         st.markdown(f"**{ranking.separation_hint()}**")
         fig = go.Figure(go.Scatter(
