@@ -114,28 +114,45 @@ class CellEngine:
         crops: dict = {}
         sketches: dict = {}
         inverted = None
+
+        def compute(cell: Cell) -> dict:
+            nonlocal inverted
+            if cell.config["method"] != "checkpoint":
+                return self.run_baseline(img, cell)
+            if cell.config["merge"] and inverted is None:
+                from core.pipeline.seed import invert_value
+
+                inverted = invert_value(img)
+            return self.run_seed(img, inverted, cell, masks, crops, sketches)
+
         for cell in cells:
             self.check_stop()
-            started = time.perf_counter()
-            try:
-                if cell.config["method"] != "checkpoint":
-                    out = self.run_baseline(img, cell)
-                else:
-                    if cell.config["merge"] and inverted is None:
-                        from core.pipeline.seed import invert_value
+            t_decode = self.emit(cell, img, compute, t_decode)
 
-                        inverted = invert_value(img)
-                    out = self.run_seed(img, inverted, cell, masks, crops, sketches)
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                self.writer.put_failure(cell, error)
-                self.tick(cell, error=error)
-                continue
-            out["timings"]["t_decode"] = t_decode
-            out["timings"]["seconds"] = time.perf_counter() - started + t_decode
-            t_decode = 0.0  # decoding is charged to the first cell of the image only
-            self.writer.put(cell, img, out)
-            self.tick(cell, seconds=out["timings"]["seconds"])
+    def emit(self, cell: Cell, img, compute, t_decode: float, forwards_done: bool = False) -> float:
+        """Compute one cell with ``compute(cell)`` and hand it (or its failure) to the writer.
+
+        Returns the decoding time still to charge: decoding is charged to the
+        image's first cell that succeeds. With ``forwards_done`` the cell's
+        share of forwards run before it (batched: ``t_mask``, ``t_sketch``)
+        is added to its time.
+        """
+        started = time.perf_counter()
+        try:
+            out = compute(cell)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            self.writer.put_failure(cell, error)
+            self.tick(cell, error=error)
+            return t_decode
+        timings = out["timings"]
+        timings["t_decode"] = t_decode
+        timings["seconds"] = time.perf_counter() - started + t_decode
+        if forwards_done:
+            timings["seconds"] += timings["t_mask"] + timings["t_sketch"]
+        self.writer.put(cell, img, out)
+        self.tick(cell, seconds=timings["seconds"])
+        return 0.0
 
     def run_baseline(self, img, cell: Cell) -> dict:
         """A classical baseline's sketch of the image."""
@@ -148,11 +165,9 @@ class CellEngine:
 
     def run_seed(self, img, inverted, cell: Cell, masks: dict, crops: dict, sketches: dict) -> dict:
         """The seed profile for one cell, taking masks, crops and forwards from the image's shared caches."""
-        from core.pipeline.seed import SeedSettings, merge_sketches, prepare_sketch_input
+        from core.pipeline.seed import merge_sketches
 
         c = cell.config
-        settings = SeedSettings(c["resolution"], c["background"], c["mask_mode"] or "soft",
-                                c["softctr"] if c["softctr"] is not None else 0.5, c["gamma"], c["merge"])
         timings = {"t_mask": 0.0, "t_sketch": 0.0}
         variants = [(False, img)] + ([(True, inverted)] if c["merge"] else [])
         results = []
@@ -165,14 +180,7 @@ class CellEngine:
                     masks[mkey] = self.predict(c["mask_sha256"], source, None, c["precision"])
                     timings["t_mask"] += time.perf_counter() - t
                 mask = masks[mkey]
-            # Crops are cheap; the Sketch Net forward is not. Key it by the input's content, so cells
-            # whose crops coincide (e.g. soft and hard under a mask that is 1 everywhere) share it.
-            ckey = (c["mask_sha256"], is_inverted, c["precision"], c["mask_mode"], c["softctr"], c["gamma"])
-            if ckey not in crops:
-                cropped = prepare_sketch_input(source, mask, settings)
-                crops[ckey] = (cropped, hashlib.blake2b(cropped.tobytes(), digest_size=16).digest())
-            cropped, digest = crops[ckey]
-            skey = (c["sketch_sha256"], c["resolution"], c["precision"], cropped.shape, digest)
+            cropped, skey = self.sketch_input(c, is_inverted, source, mask, crops)
             if skey not in sketches:
                 t = time.perf_counter()
                 sketches[skey] = self.predict(c["sketch_sha256"], cropped, c["resolution"], c["precision"])
@@ -248,34 +256,20 @@ class CellEngine:
                                          finish=lambda raw, image: sketch_to_image(raw, image.shape[1], image.shape[0]))
         for cells, img, _, t_decode in images:
             charged: set = set()  # shared forwards are charged to the first cell using them
+
+            def compute(cell: Cell, img=img, charged=charged) -> dict:
+                if cell.config["method"] != "checkpoint":
+                    return self.run_baseline(img, cell)
+                return self.assemble(cell, inputs[cell.key], masks, sketches, charged)
+
             for cell in cells:
                 self.check_stop()
-                started = time.perf_counter()
-                try:
-                    if cell.config["method"] != "checkpoint":
-                        out = self.run_baseline(img, cell)
-                    else:
-                        out = self.assemble(cell, inputs[cell.key], masks, sketches, charged)
-                except Exception as exc:
-                    error = f"{type(exc).__name__}: {exc}"
-                    self.writer.put_failure(cell, error)
-                    self.tick(cell, error=error)
-                    continue
-                timings = out["timings"]
-                timings["t_decode"] = t_decode
-                timings["seconds"] = (time.perf_counter() - started + t_decode + timings["t_mask"]
-                                      + timings["t_sketch"])
-                t_decode = 0.0
-                self.writer.put(cell, img, out)
-                self.tick(cell, seconds=timings["seconds"])
+                t_decode = self.emit(cell, img, compute, t_decode, forwards_done=True)
 
     def sketch_inputs(self, n: int, img, inverted, cell: Cell, masks: dict, crops: dict, requests: dict) -> list:
         """One cell's Sketch Net inputs (plain, and inverted when merging), added to ``requests``."""
-        from core.pipeline.seed import SeedSettings, prepare_sketch_input
 
         c = cell.config
-        settings = SeedSettings(c["resolution"], c["background"], c["mask_mode"] or "soft",
-                                c["softctr"] if c["softctr"] is not None else 0.5, c["gamma"], c["merge"])
         parts = []
         for is_inverted, source in [(False, img)] + ([(True, inverted)] if c["merge"] else []):
             mkey, mask = None, None
@@ -284,15 +278,30 @@ class CellEngine:
                 mask = masks[mkey][0]
                 if isinstance(mask, BaseException):
                     raise mask
-            ckey = (c["mask_sha256"], is_inverted, c["precision"], c["mask_mode"], c["softctr"], c["gamma"])
-            if ckey not in crops:
-                cropped = prepare_sketch_input(source, mask, settings)
-                crops[ckey] = (cropped, hashlib.blake2b(cropped.tobytes(), digest_size=16).digest())
-            cropped, digest = crops[ckey]
-            skey = (c["sketch_sha256"], c["resolution"], c["precision"], cropped.shape, digest)
+            cropped, skey = self.sketch_input(c, is_inverted, source, mask, crops)
             requests.setdefault(skey, ((c["sketch_sha256"], c["resolution"], c["precision"]), cropped))
             parts.append((mkey, skey, cropped, mask))
         return parts
+
+    @staticmethod
+    def sketch_input(c: dict, is_inverted: bool, source, mask, crops: dict) -> tuple:
+        """One pass's Sketch Net input (cropped, after gamma) and the key of its forward: ``(cropped, key)``.
+
+        Crops are cheap; the Sketch Net forward is not. The forward is keyed by
+        the input's content, so cells whose crops coincide (e.g. soft and hard
+        under a mask that is 1 everywhere) share it; ``crops`` keeps the
+        image's crops by their settings. ``c`` is the cell's config.
+        """
+        from core.pipeline.seed import SeedSettings, prepare_sketch_input
+
+        ckey = (c["mask_sha256"], is_inverted, c["precision"], c["mask_mode"], c["softctr"], c["gamma"])
+        if ckey not in crops:
+            settings = SeedSettings(c["resolution"], c["background"], c["mask_mode"] or "soft",
+                                    c["softctr"] if c["softctr"] is not None else 0.5, c["gamma"], c["merge"])
+            cropped = prepare_sketch_input(source, mask, settings)
+            crops[ckey] = (cropped, hashlib.blake2b(cropped.tobytes(), digest_size=16).digest())
+        cropped, digest = crops[ckey]
+        return cropped, (c["sketch_sha256"], c["resolution"], c["precision"], cropped.shape, digest)
 
     def assemble(self, cell: Cell, parts, masks: dict, sketches: dict, charged: set) -> dict:
         """A cell's outputs from the window's batched results (raises the error of a forward it needed)."""
