@@ -376,14 +376,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_ui(db: Path, env: dict, log_dir: Path, timeout: float = 90):
-    """``workbench ui --db DB`` on a free port in its own session; yields its URL, kills the group at the end."""
+def running_ui(db: Path, env: dict, log_dir: Path, *args: str, timeout: float = 90):
+    """``workbench ui --db DB ARGS...`` on a free port in its own session; yields its URL, kills the group at the end.
+
+    ``ARGS`` e.g. ``--host 0.0.0.0`` and a token: the start-up probe, ``/_stcore/health``, stays open without one;
+    the URL is always ``http://127.0.0.1:PORT``.
+    """
     import signal
     import urllib.request
 
     port = free_port()
     log = open(log_dir / "ui.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli.main", "ui", "--db", str(db), "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "core.cli.main", "ui", "--db", str(db), "--port", str(port), *args],
                             env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
@@ -433,46 +437,6 @@ def new_tab(browser, width: int = 1500, height: int = 1000):
         yield page
     finally:
         context.close()
-
-
-@contextlib.contextmanager
-def running_ui_args(db: Path, env: dict, log_dir: Path, *args: str, host: str = "0.0.0.0", timeout: float = 90):
-    """``workbench ui --db DB --host HOST ARGS...`` on a free port; yields ``http://127.0.0.1:PORT``, kills it at the end.
-
-    The variant of :func:`running_ui` for an app bound off loopback (a token, ``--no-token``, ``--data-root``);
-    the start-up probe uses ``/_stcore/health``, which stays open without the token.
-    """
-    import signal
-    import urllib.request
-
-    port = free_port()
-    log = open(log_dir / "ui.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli.main", "ui", "--db", str(db), "--port", str(port),
-                             "--host", host, *args],
-                            env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail("workbench ui did not start: " + Path(log.name).read_text()[-2000:])
-            time.sleep(0.3)
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-        log.close()
 
 
 def cuda_only(test):

@@ -28,7 +28,7 @@ from core.access import (
     session_value,
     tokens_match,
 )
-from tests.fixtures import app_test, assert_no_exception, make_test_set, run_sweep_quietly, running_ui_args, worker_env
+from tests.fixtures import app_test, assert_no_exception, make_test_set, run_sweep_quietly, running_ui, worker_env
 from workbench.access_middleware import TokenAccess
 
 TOKEN = "s3cret"
@@ -169,7 +169,7 @@ def shared_ui(shared_store, tmp_path_factory):
     """``WORKBENCH_TOKEN=s3cret workbench ui --host 0.0.0.0`` on the store; yields (url, log path)."""
     logs = tmp_path_factory.mktemp("ui")
     env = worker_env(WORKBENCH_TOKEN=TOKEN, WORKBENCH_USER="shared")
-    with running_ui_args(shared_store, env, logs) as url:
+    with running_ui(shared_store, env, logs, "--host", "0.0.0.0") as url:
         yield url, logs / "ui.log"
 
 

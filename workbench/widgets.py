@@ -1,8 +1,10 @@
-"""Widgets more than one page uses: the sweep picker."""
+"""Widgets more than one page uses: the sweep picker, the fixed-settings selectors."""
 
 from __future__ import annotations
 
 import streamlit as st
+
+from workbench import grid as G
 
 ALL_RESULTS = "All results"
 
@@ -24,3 +26,16 @@ def pick_sweep(where, sweeps: list[dict], key: str) -> int | None:
     if st.session_state.get(key) not in labels:
         st.session_state[key] = None
     return where.selectbox("Sweep", list(labels), format_func=labels.get, key=key)
+
+
+def fixed_selectors(cells: list[dict], axes: list[str], key_prefix: str) -> dict[str, str]:
+    """A sidebar selectbox per axis in ``axes`` fixing its value (``G.resolve_fixed``'s options); axis -> value.
+
+    A value kept in the session that no longer fits the others is replaced by one that does.
+    """
+    wanted = {a: st.session_state.get(f"{key_prefix}{a}") for a in axes}
+    fixed = {}
+    for a, (options, value) in G.resolve_fixed(cells, axes, wanted).items():
+        st.session_state[f"{key_prefix}{a}"] = value
+        fixed[a] = st.sidebar.selectbox(G.AXES[a], options, key=f"{key_prefix}{a}")
+    return fixed

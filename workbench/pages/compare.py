@@ -32,7 +32,7 @@ from workbench.presets import Preset, presets
 from workbench.tagging import label_vocabulary
 from workbench.viewer import viewer, viewer_data
 from workbench.views import grid_of_images, grid_page, kept_configs, marked_first
-from workbench.widgets import pick_sweep
+from workbench.widgets import fixed_selectors, pick_sweep
 
 log = logging.getLogger(__name__)
 
@@ -263,12 +263,7 @@ def _axes(cells: list[dict]) -> tuple[list[str], dict[str, str]]:
     axes = [axis] + ([second] if second != NO_SECOND else [])
 
     st.sidebar.markdown("**Fixed**")
-    fixed_axes = [a for a in varying if a not in axes]
-    wanted = {a: st.session_state.get(f"cmp_fix_{a}") for a in fixed_axes}
-    fixed = {}
-    for a, (options, value) in G.resolve_fixed(cells, fixed_axes, wanted).items():
-        st.session_state[f"cmp_fix_{a}"] = value
-        fixed[a] = st.sidebar.selectbox(G.AXES[a], options, key=f"cmp_fix_{a}")
+    fixed = fixed_selectors(cells, [a for a in varying if a not in axes], "cmp_fix_")
     constant = {a: v[0] for a in G.AXES if a not in varying and len(v := G.axis_options(cells, a)) == 1}
     if constant:
         st.sidebar.caption("Same everywhere: " + G.describe_settings(constant))

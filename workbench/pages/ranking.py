@@ -26,7 +26,7 @@ from workbench import grid as G
 from workbench import state
 from workbench.viewer import blind_data, viewer
 from workbench.views import grid_page, kept_configs
-from workbench.widgets import pick_sweep
+from workbench.widgets import fixed_selectors, pick_sweep
 
 TRIAL = "blind_trial"
 UNDO = "blind_undo"
@@ -47,14 +47,10 @@ def render() -> None:
         st.info("Nothing to rank yet: a sweep with two or more values of a setting is needed (**Sweeps** page).")
         return
     axis = st.sidebar.selectbox("Rank the values of", varying, format_func=G.AXES.get, key="blind_axis")
-    fixed = {}
     others = [a for a in varying if a != axis]
     if others:
         st.sidebar.markdown("**Fixed**")
-    wanted = {a: st.session_state.get(f"blind_fix_{a}") for a in others}
-    for a, (options, value) in G.resolve_fixed(configs, others, wanted).items():
-        st.session_state[f"blind_fix_{a}"] = value
-        fixed[a] = st.sidebar.selectbox(G.AXES[a], options, key=f"blind_fix_{a}")
+    fixed = fixed_selectors(configs, others, "blind_fix_")
     k = st.sidebar.select_slider("Cells per vote", [2, 3, 4], value=2, key="blind_k")
     signature = (sweep_id, axis, tuple(sorted(fixed.items())), k)
     trial = st.session_state.get(TRIAL)
