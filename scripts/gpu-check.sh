@@ -3,7 +3,8 @@
 #   1. workbench doctor --json          devices, versions, memory, precisions, self-test per device
 #   2. pytest -m cuda                   the CUDA tests (they skip, saying why, where no GPU is seen)
 #   3. workbench bench --device cuda --json   images/s per side and precision, conv throughput, writer, fidelity
-#   4. scripts/gpu_report.py            renders the three into docs/gpu.md
+#   4. workbench bench --writer --json  PNG levels and writer cells/s per pool size on this host
+#   5. scripts/gpu_report.py            renders the four into docs/gpu.md
 # Usage: bash scripts/gpu-check.sh [bench flags ...]   e.g. bash scripts/gpu-check.sh --resolution 424 848
 #
 # The interpreter: .venv/bin/python when its torch sees a GPU; otherwise a python3 on PATH whose torch does
@@ -60,12 +61,15 @@ CUDA_TESTS=$(grep -l "cuda_only\|mark.cuda" tests/test_*.py)
 rc=$?
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then status=1; fi  # 5: no test selected
 "$PY" -m core.cli.main bench --device cuda --json "$@" >"$RESULTS/bench.json" 2>"$RESULTS/bench.err" || status=1
+"$PY" -m core.cli.main bench --writer --json >"$RESULTS/writer.json" 2>"$RESULTS/writer.err" || status=1
 "$PY" scripts/gpu_report.py --doctor "$RESULTS/doctor.json" --tests "$RESULTS/cuda-tests.txt" \
-  --bench "$RESULTS/bench.json" --bench-error "$RESULTS/bench.err" --out docs/gpu.md || status=1
+  --bench "$RESULTS/bench.json" --bench-error "$RESULTS/bench.err" --writer "$RESULTS/writer.json" \
+  --out docs/gpu.md || status=1
 tail -n 3 "$RESULTS/cuda-tests.txt"
 cat docs/gpu.md
 if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
-  cp docs/gpu.md "$RESULTS"/doctor.json "$RESULTS"/bench.json "$RESULTS"/cuda-tests.txt "$OUT"/ 2>/dev/null
+  cp docs/gpu.md "$RESULTS"/doctor.json "$RESULTS"/bench.json "$RESULTS"/writer.json "$RESULTS"/cuda-tests.txt \
+    "$OUT"/ 2>/dev/null
   cp "$RESULTS"/bench.err "$OUT"/bench.err.txt 2>/dev/null
 fi
 exit "$status"

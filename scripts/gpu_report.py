@@ -1,6 +1,7 @@
 """Render ``docs/gpu.md`` from what ``scripts/gpu-check.sh`` measured: doctor JSON, CUDA test output, bench JSON.
 
-Usage: ``python scripts/gpu_report.py --doctor D.json --tests T.txt --bench B.json [--bench-error E.txt] --out F.md``.
+Usage: ``python scripts/gpu_report.py --doctor D.json --tests T.txt --bench B.json [--bench-error E.txt]
+[--writer W.json] --out F.md``.
 A missing or unreadable input is reported in the page rather than failing it, so a partial check still
 leaves a readable record of what ran.
 """
@@ -112,6 +113,24 @@ def bench_section(bench: dict | None, error: str | None) -> list[str]:
     return lines + [""]
 
 
+def writer_section(writer: dict | None) -> list[str]:
+    lines = ["## Writer (`workbench bench --writer`)", ""]
+    if writer is None:
+        return lines + ["Not measured.", ""]
+    lines += [f"PNG encode time and size per zlib level, {writer['images']} photos at {writer['side']} px "
+              "(drawings: the xdog baseline's; crops: the photos), and the chosen level "
+              "(the lowest within 10% of the smallest file):", "",
+              "| level | drawing ms | drawing KB | photo ms | photo KB |", "| --- | --- | --- | --- | --- |"]
+    for sketch, crop in zip(writer["png"]["sketch"], writer["png"]["crop"], strict=True):
+        lines.append(f"| {sketch['level']} | {sketch['encode_ms']} | {sketch['kb']} | {crop['encode_ms']} | "
+                     f"{crop['kb']} |")
+    lines += ["", f"Chosen: drawings {writer['chosen']['sketch']}, photos {writer['chosen']['crop']}.", "",
+              f"Writer throughput, {writer['writer_cells']} cells with a mask and a crop each, on "
+              f"{writer['cpus']} cores:", "", "| pool threads | cells/s |", "| --- | --- |"]
+    lines += [f"| {row['threads']} | {row['cells_per_s']} |" for row in writer["writer"]]
+    return lines + [""]
+
+
 def commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
@@ -121,7 +140,7 @@ def commit() -> str:
 
 
 def render(doctor: dict | None, doctor_error: str | None, tests: str | None, bench: dict | None,
-           bench_error: str | None) -> str:
+           bench_error: str | None, writer: dict | None = None) -> str:
     """The markdown page."""
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = ["# GPU check", "",
@@ -130,6 +149,7 @@ def render(doctor: dict | None, doctor_error: str | None, tests: str | None, ben
     lines += machine_section(doctor) if doctor else ["## Machine", "", f"Not described: {doctor_error}.", ""]
     lines += tests_section(tests)
     lines += bench_section(bench, bench_error)
+    lines += writer_section(writer)
     return "\n".join(lines)
 
 
@@ -139,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tests", type=Path)
     parser.add_argument("--bench", type=Path)
     parser.add_argument("--bench-error", type=Path, help="the bench's stderr, quoted when it gave no JSON")
+    parser.add_argument("--writer", type=Path, help="workbench bench --writer --json output")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "gpu.md")
     args = parser.parse_args(argv)
     doctor, doctor_error = read_json(args.doctor)
@@ -148,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_error = said[-1].removeprefix("error: ") if said else bench_error
     tests = args.tests.read_text(errors="replace") if args.tests and args.tests.is_file() else None
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render(doctor, doctor_error, tests, bench, bench_error) + "\n")
+    writer, _ = read_json(args.writer)
+    args.out.write_text(render(doctor, doctor_error, tests, bench, bench_error, writer) + "\n")
     print(f"wrote {args.out}")
     return 0
 

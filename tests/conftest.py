@@ -25,8 +25,12 @@ from tests.fixtures import (
     SEED_DIR,
     SEED_FILE_NAMES,
     SweptStore,
+    app_weights,
     fill_store,
     make_photo,
+    make_test_set,
+    small_spec,
+    sweep_rows,
     sweep_weights,
     tiny_net,
     worker_env,
@@ -182,6 +186,17 @@ def cli_cmd() -> list[str]:
 
 
 # --------------------------------------------------------------------------- the app's store
+
+
+@pytest.fixture(scope="session")
+def unbatched(tmp_path_factory):
+    """The small sweep (with merge on and off) computed the CPU way: image by image, unbatched, one device.
+
+    Returns ``(spec, summary, {cell key: row}, {cell key: stored sketch})``.
+    """
+    base = tmp_path_factory.mktemp("unbatched")
+    spec = small_spec(make_test_set(base / "set"), app_weights(base / "weights"), merges=[False, True])
+    return (spec, *sweep_rows(spec, base / "store" / "w.db"))
 
 
 @pytest.fixture(scope="session")

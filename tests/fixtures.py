@@ -321,6 +321,20 @@ def run_sweep_quietly(spec, db: Path):
         torch.set_num_threads(previous)
 
 
+def sweep_rows(spec, db: Path) -> tuple:
+    """Run ``spec`` into ``db`` quietly; returns ``(summary, {cell key: row}, {cell key: stored sketch})``."""
+    import cv2
+
+    from core.store.store import Store
+
+    summary = run_sweep_quietly(spec, db)
+    with Store(db, readonly=True) as store:
+        rows = {r["cell_key"]: r for r in store.results(summary.sweep_id)}
+        sketches = {k: cv2.imread(str(store.absolute(r["sketch_path"])), cv2.IMREAD_GRAYSCALE)
+                    for k, r in rows.items() if r["status"] == "done"}
+    return summary, rows, sketches
+
+
 def fill_store(base: Path) -> SweptStore:
     """Build weights, a test set and a store under ``base`` and run the small sweep into it."""
     weights = base / "weights"

@@ -6,7 +6,6 @@ out-of-memory errors are injected into its forward, so everything but the GPU it
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -21,7 +20,7 @@ from core.sweeps.batching import (
     run_batched,
 )
 from core.sweeps.engine import CellEngine
-from tests.fixtures import cuda_only, make_test_set, run_sweep_quietly, small_spec
+from tests.fixtures import cuda_only, make_test_set, sweep_rows
 
 
 def test_requests_group_by_key_in_first_seen_order():
@@ -101,39 +100,10 @@ def batched_on_cpu(monkeypatch):
     monkeypatch.setattr(CellEngine, "WINDOW", 2)  # three images: a full window and a partial one
 
 
-@pytest.fixture(scope="module")
-def unbatched(tmp_path_factory):
-    """The small sweep (with merge on and off) computed the CPU way: image by image, unbatched."""
-    from core.store.store import Store
-    from tests.fixtures import app_weights
-
-    base = tmp_path_factory.mktemp("unbatched")
-    ckpts = app_weights(base / "weights")
-    images = make_test_set(base / "set")
-    spec = small_spec(images, ckpts, merges=[False, True])
-    summary = run_sweep_quietly(spec, base / "store" / "w.db")
-    with Store(base / "store" / "w.db", readonly=True) as store:
-        rows = {r["cell_key"]: r for r in store.results(summary.sweep_id)}
-        sketches = {k: cv2.imread(str(store.absolute(r["sketch_path"])), cv2.IMREAD_GRAYSCALE)
-                    for k, r in rows.items() if r["status"] == "done"}
-    return spec, summary, rows, sketches
-
-
-def batched_rows(spec, db):
-    from core.store.store import Store
-
-    summary = run_sweep_quietly(spec, db)
-    with Store(db, readonly=True) as store:
-        rows = {r["cell_key"]: r for r in store.results(summary.sweep_id)}
-        sketches = {k: cv2.imread(str(store.absolute(r["sketch_path"])), cv2.IMREAD_GRAYSCALE)
-                    for k, r in rows.items() if r["status"] == "done"}
-    return summary, rows, sketches
-
-
 def test_the_batched_path_gives_the_unbatched_cells(unbatched, batched_on_cpu, tmp_path):
     spec, summary, rows, sketches = unbatched
     assert summary.failed == 0
-    got_summary, got_rows, got = batched_rows(spec, tmp_path / "b.db")
+    got_summary, got_rows, got = sweep_rows(spec, tmp_path / "b.db")
     assert got_summary.status == "done" and got_summary.failed == 0
     assert set(got_rows) == set(rows)  # same cells, same keys
     identical = 0
@@ -161,7 +131,7 @@ def test_injected_out_of_memory_shrinks_batches_and_the_sweep_completes(unbatche
         return original(self, sha, side, precision, images)
 
     monkeypatch.setattr(CellEngine, "forward_batch", forward_batch)
-    summary, got_rows, _ = batched_rows(spec, tmp_path / "oom.db")
+    summary, got_rows, _ = sweep_rows(spec, tmp_path / "oom.db")
     assert summary.status == "done" and summary.failed == 0 and summary.computed == len(rows)
     assert max(seen) > 1 and seen.count(1) > 0  # batches were tried, then run one at a time
 
@@ -177,7 +147,7 @@ def test_a_forward_that_never_fits_fails_its_cells_not_the_sweep(unbatched, batc
         return original(self, sha, side, precision, images)
 
     monkeypatch.setattr(CellEngine, "forward_batch", forward_batch)
-    summary, got_rows, _ = batched_rows(spec, tmp_path / "never.db")
+    summary, got_rows, _ = sweep_rows(spec, tmp_path / "never.db")
     assert summary.status == "done"
     failed = [r for r in got_rows.values() if r["status"] == "failed"]
     done = [r for r in got_rows.values() if r["status"] == "done"]
@@ -190,7 +160,7 @@ def test_an_unreadable_image_fails_its_cells_on_the_batched_path(unbatched, batc
     spec = unbatched[0]
     folder = make_test_set(tmp_path / "set")
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    summary, got_rows, _ = batched_rows(spec.model_copy(update={"images": [str(folder)]}), tmp_path / "broken.db")
+    summary, got_rows, _ = sweep_rows(spec.model_copy(update={"images": [str(folder)]}), tmp_path / "broken.db")
     assert summary.status == "done"
     broken = [r for r in got_rows.values() if r["image_name"] == "broken.png"]
     others = [r for r in got_rows.values() if r["image_name"] != "broken.png"]
@@ -201,7 +171,7 @@ def test_an_unreadable_image_fails_its_cells_on_the_batched_path(unbatched, batc
 @cuda_only
 def test_the_cuda_engine_matches_the_cpu_cells(unbatched, tmp_path):
     spec, _, rows, sketches = unbatched
-    summary, got_rows, got = batched_rows(spec.model_copy(update={"device": "cuda", "precisions": ["fp32", "fp16"]}),
+    summary, got_rows, got = sweep_rows(spec.model_copy(update={"device": "cuda", "precisions": ["fp32", "fp16"]}),
                                           tmp_path / "cuda.db")
     assert summary.status == "done" and summary.failed == 0 and summary.device.startswith("cuda")
     assert {r["precision"] for r in got_rows.values() if r["method"] == "checkpoint"} == {"fp32", "fp16"}

@@ -325,3 +325,32 @@ def test_ray_flags_are_checked(tiny_weights, tmp_path):
     assert ray_argv() == ["--executor", "ray"]
     assert ray_argv("head-node:6379", 4) == ["--executor", "ray", "--ray-address", "head-node:6379",
                                             "--ray-cpus-per-worker", "4"]
+
+
+def test_a_gpu_worker_batches_the_window_of_images_it_is_sent(unbatched, monkeypatch, tmp_path):
+    """A worker sent several images computes them with the engine's batched path; no Ray needed for the class."""
+    from core.sweeps.engine import CellEngine
+    from core.sweeps.plan import plan_sweep
+    from core.sweeps.ray_worker import SweepWorker
+
+    spec, _, rows, sketches = unbatched
+    windows = []
+    run_window = CellEngine.run_window
+
+    def spy(self, groups, decoded=None):
+        windows.append(len(groups))
+        return run_window(self, groups, decoded)
+
+    monkeypatch.setattr(CellEngine, "batches_on", staticmethod(lambda device: True))  # as on a GPU
+    monkeypatch.setattr(CellEngine, "run_window", spy)
+    plan = plan_sweep(spec)
+    paths = {sha: str(ckpt.path) for sha, ckpt in plan.checkpoints.items()}
+    worker = SweepWorker("w0", spec, paths, str(tmp_path), 1, "cpu", 1)
+    worker.engine.stop = threading.Event()  # outside a Ray task there is no cancel flag to ask
+    reply = worker.run_group(plan.cells)
+    results = dict(reply["results"])
+    assert set(results) == set(rows) and all(f["status"] == "done" for f in results.values())
+    assert windows == [3]  # the three images in one batched window
+    for key, sketch in sketches.items():
+        got = cv2.imread(str(tmp_path / results[key]["sketch_path"]), cv2.IMREAD_GRAYSCALE)
+        assert (abs(got.astype(int) - sketch.astype(int)) <= 2).mean() >= 0.998

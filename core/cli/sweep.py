@@ -42,7 +42,8 @@ def add_sweep_parser(sub) -> None:
     p.add_argument("--merge", nargs="+", dest="merges", metavar="BOOL", help="True, False or both")
     p.add_argument("--profile", nargs="+", dest="profiles", help="pipeline profile (seed)")
     p.add_argument("--precision", nargs="+", dest="precisions", metavar="{fp32,fp16,bf16}")
-    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto; cuda and auto use every visible GPU, "
+                                    "one engine each)")
     p.add_argument("--vectorize", metavar="BOOL", help="True to vectorise every sketch into strokes")
     p.add_argument("--max-pixels", metavar="N", help="refuse images whose header declares more pixels")
     p.add_argument("--name", help="a name for the sweep")
@@ -236,6 +237,9 @@ def add_bench_parser(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     p.add_argument("--precision", nargs="+", choices=("fp32", "fp16", "bf16"),
                    help="CUDA only: the precisions to time (default every one the GPU supports)")
+    p.add_argument("--writer", action="store_true",
+                   help="time the writer instead: PNG size and encode time per zlib level (drawings and photos), "
+                        "and cells/s per post-processing pool size, at --resolution (default 848)")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     p.set_defaults(handler=cmd_bench)
 
@@ -244,6 +248,8 @@ def cmd_bench(args) -> int:
     """Time the workload and print the comparison (or one JSON line); refuse at once what cannot run here."""
     from core.sweeps.bench import check_bench_device, run_bench, run_cuda_bench
 
+    if args.writer:
+        return cmd_bench_writer(args)
     device = check_bench_device(args.device, args.precision)  # one line (DeviceError) before any work
     if device.type == "cuda":
         result = run_cuda_bench(str(device), args.precision, tuple(args.resolution or (424, 848, 1272)),
@@ -274,4 +280,25 @@ def cmd_bench(args) -> int:
     print(f"cells {result['cells']} on {result['device']} ({result['threads']} threads); "
           f"engine {result['speedup_vs_naive']}x faster than naive, {result['engine_over_forward']}x the forward "
           f"time; max pixel diff engine vs naive {result['max_pixel_diff']}")
+    return 0
+
+
+def cmd_bench_writer(args) -> int:
+    """``bench --writer``: PNG levels and writer pool sizes, measured here."""
+    from core.sweeps.throughput import run_writer_bench
+
+    if args.resolution and len(args.resolution) > 1:
+        raise UsageError("bench --writer takes one --resolution")
+    result = run_writer_bench((args.resolution or [848])[0], args.images or 4)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for kind, rows in result["png"].items():
+        print(f"{kind} PNGs ({result['images']} at {result['side']} px): chosen level {result['chosen'][kind]}")
+        print(f"{'level':>5} {'encode ms':>9} {'KB':>8}")
+        for row in rows:
+            print(f"{row['level']:>5} {row['encode_ms']:>9.1f} {row['kb']:>8.1f}")
+    print(f"writer, {result['writer_cells']} cells with a mask and a crop each ({result['cpus']} cores):")
+    for row in result["writer"]:
+        print(f"{row['threads']:>2} thread(s) {row['cells_per_s']:>8.1f} cells/s")
     return 0

@@ -33,6 +33,17 @@ def resolve_device(name: str = "auto") -> torch.device:
     raise DeviceError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
 
 
+def local_devices(name: str = "auto") -> list[torch.device]:
+    """The devices a local sweep computes on: every visible GPU for ``auto``/``cuda``, else the one named.
+
+    ``cuda:N`` pins one GPU; ``CUDA_VISIBLE_DEVICES`` limits what ``cuda`` takes.
+    """
+    device = resolve_device(name)
+    if device.type == "cuda" and device.index is None:
+        return [torch.device("cuda", i) for i in range(torch.cuda.device_count())]
+    return [device]
+
+
 def check_precision(precision: str, device: torch.device) -> str:
     """Return ``precision`` if the device supports it, else raise DeviceError."""
     if precision not in PRECISIONS:

@@ -5,8 +5,8 @@ plain/inverted, precision), and each Sketch Net forward is shared by every
 cell whose input is the same (keyed by the input's content, so soft and hard
 crops under a mask that is 1 everywhere share it too). Networks are folded
 for inference once per sweep. Finished cells go to a writer (see
-:class:`core.sweeps.session.ResultWriter`), which encodes and records them on
-its own thread while the next cell computes. Both executors run this code:
+:class:`core.sweeps.writer.ResultWriter`), which encodes them on a small pool
+and records them on its own thread while the next cell computes. Both executors run this code:
 ``local`` in the sweep's own process, ``ray`` inside each worker actor.
 
 On CUDA the engine batches: it takes a window of images, runs every Mask Net
@@ -28,7 +28,7 @@ import numpy as np
 
 from core.errors import ImageReadError, SweepCancelled
 from core.sweeps.cell import Cell
-from core.sweeps.plan import Plan, group_cells
+from core.sweeps.plan import GroupFeed, Plan, group_cells
 
 __all__ = ["CellEngine", "StopFlag"]
 
@@ -60,6 +60,7 @@ class CellEngine:
         self.nets: dict[str, object] = {}
         self.batching = self.batches_on(device) if batching is None else batching
         self.batch_sizes: dict = {}  # (sha256, side, precision) -> the batch size that last worked
+        self.done = 0  # cells finished (computed or failed) by this engine
 
     @staticmethod
     def batches_on(device) -> bool:
@@ -75,26 +76,31 @@ class CellEngine:
             self.nets[sha] = optimize_for_inference(self.plan.checkpoints[sha].build(), self.device)
         return self.nets[sha]
 
-    def run(self, cells: list[Cell]) -> None:
-        """Compute every cell: one image group after another, or (batching) a window of groups at a time."""
-        groups = group_cells(cells)
+    def run(self, cells: list[Cell], feed: GroupFeed | None = None) -> None:
+        """Compute every cell: one image group after another, or (batching) a window of groups at a time.
+
+        Args:
+            feed: where to take the image groups from when several engines share the work (one per GPU);
+                ``cells`` is then ignored.
+        """
+        feed = feed or GroupFeed(group_cells(cells))
         if not self.batching:
-            for group in groups:
-                self.run_image(group)
+            while groups := feed.take(1):
+                self.run_image(groups[0])
             return
         from concurrent.futures import ThreadPoolExecutor
 
-        windows = [groups[start:start + self.WINDOW] for start in range(0, len(groups), self.WINDOW)]
         # Decode ahead: the next window's images are read (and inverted) on a small pool while this
         # window's forwards run; OpenCV's decoders release the GIL.
         with ThreadPoolExecutor(max_workers=self.DECODE_THREADS, thread_name_prefix="sweep-decode") as pool:
-            ahead = [pool.submit(self.decode, cells) for cells in windows[0]] if windows else []
-            for n, window in enumerate(windows):
+            window = feed.take(self.WINDOW)
+            ahead = [pool.submit(self.decode, cells) for cells in window]
+            while window:
                 self.check_stop()
-                decoded = ahead
-                if n + 1 < len(windows):
-                    ahead = [pool.submit(self.decode, cells) for cells in windows[n + 1]]
+                decoded, following = ahead, feed.take(self.WINDOW)
+                ahead = [pool.submit(self.decode, cells) for cells in following]
                 self.run_window(window, [future.result() for future in decoded])
+                window = following
 
     def run_image(self, cells: list[Cell]) -> None:
         """Compute the cells of one image (one decode; masks and forwards shared)."""
@@ -150,6 +156,7 @@ class CellEngine:
         timings["seconds"] = time.perf_counter() - started + t_decode
         if forwards_done:
             timings["seconds"] += timings["t_mask"] + timings["t_sketch"]
+        out["device"] = str(self.device)  # with one engine per GPU, the writer records which computed it
         self.writer.put(cell, img, out)
         self.tick(cell, seconds=timings["seconds"])
         return 0.0
@@ -417,5 +424,6 @@ class CellEngine:
         self.writer.raise_if_failed()
 
     def tick(self, cell: Cell, seconds: float | None = None, error: str | None = None) -> None:
+        self.done += 1
         if self.progress is not None:
             self.progress.cell(cell, seconds=seconds, error=error)

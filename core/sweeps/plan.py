@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from core.files import hash_bytes
 from core.sweeps.cell import Cell, ImageItem, cell_key, display_name
 from core.sweeps.spec import SweepSpec
 
-__all__ = ["Plan", "checkpoint_row", "collect_images", "group_cells", "plan_sweep"]
+__all__ = ["GroupFeed", "Plan", "checkpoint_row", "collect_images", "group_cells", "plan_sweep"]
 
 
 @dataclass
@@ -139,7 +140,8 @@ def group_cells(cells: list[Cell]) -> list[list[Cell]]:
 
     A group is the unit that reuses work (one decode, one Mask Net per
     checkpoint, shared Sketch Net forwards): the local executor runs groups
-    one after another, the Ray executor hands whole groups to its workers.
+    one after another (one engine per GPU takes them from a :class:`GroupFeed`),
+    the Ray executor hands whole groups to its workers.
     """
     by_image: dict[str, list[Cell]] = {}
     for cell in cells:
@@ -150,6 +152,24 @@ def group_cells(cells: list[Cell]) -> list[list[Cell]]:
                                   c.config.get("sketch_sha256") or "", c.config.get("resolution") or 0,
                                   c.config.get("precision") or ""))
     return list(by_image.values())
+
+
+class GroupFeed:
+    """Image groups handed out in order to one or more engines (thread-safe), a few at a time.
+
+    With one engine per GPU, each takes the next groups when it is ready for
+    them, so a faster device simply takes more.
+    """
+
+    def __init__(self, groups: list[list[Cell]]):
+        self.groups, self.next, self.lock = groups, 0, threading.Lock()
+
+    def take(self, n: int = 1) -> list[list[Cell]]:
+        """The next ``n`` groups (fewer at the end; none once every group is out)."""
+        with self.lock:
+            taken = self.groups[self.next:self.next + n]
+            self.next += len(taken)
+            return taken
 
 
 def checkpoint_row(ckpt) -> dict:

@@ -21,6 +21,7 @@ from core.errors import SweepCancelled, SweepError
 from core.pipeline.seed import PIPELINE_VERSION
 from core.store.schema import now
 from core.sweeps.cell import Cell
+from core.sweeps.engine import CellEngine
 from core.sweeps.outputs import failure_fields
 from core.sweeps.plan import Plan
 from core.sweeps.ray_worker import SweepWorker, check_cpu_precisions
@@ -149,6 +150,10 @@ class RayPool:
     def run(self, groups: list[list[Cell]], stop: threading.Event) -> None:
         """Feed the groups to the workers until every cell is recorded once (or the sweep is stopped)."""
         ray = self.ray
+        if self.kind == "gpu":
+            # A GPU worker is sent a window of images at a time, which its engine batches.
+            size = CellEngine.WINDOW
+            groups = [[c for group in groups[i:i + size] for c in group] for i in range(0, len(groups), size)]
         self.cells = {c.key: c for group in groups for c in group}
         # Absolute paths: a worker's current folder is not the driver's.
         payloads = [[dataclasses.replace(c, image=dataclasses.replace(c.image, path=c.image.path.absolute()))
@@ -252,7 +257,7 @@ class RayPool:
         if kind == "group":
             attempts[g] += 1
             if attempts[g] >= MAX_ATTEMPTS:
-                reason = (f"the Ray worker computing this image died {attempts[g]} times "
+                reason = (f"the Ray worker computing these cells died {attempts[g]} times "
                           f"(last: {first_line(exc)})")
                 self._record(slot, [(c.key, dict(failure_fields(reason), sweep_id=self.sweep_id))
                                     for c in groups[g]])

@@ -1,8 +1,9 @@
 """The Ray executor's worker: one actor that computes whole image groups with the local cell engine.
 
 A :class:`SweepWorker` loads each checkpoint once (from the driver's path,
-checked against the planned sha256), computes an image's cells with
-:class:`core.sweeps.engine.CellEngine`, writes their files into the run
+checked against the planned sha256), computes the cells of the images it is
+sent with :class:`core.sweeps.engine.CellEngine` (batched on its GPU, image
+by image on a CPU, as the local executor), writes their files into the run
 folder and sends the store fields back: only the driver writes the store.
 """
 
@@ -17,9 +18,9 @@ from core.files import hash_bytes
 from core.pipeline.seed import PIPELINE_VERSION
 from core.sweeps.cell import Cell
 from core.sweeps.engine import CellEngine
-from core.sweeps.plan import Plan
-from core.sweeps.session import ResultWriter
+from core.sweeps.plan import Plan, group_cells
 from core.sweeps.spec import SweepSpec
+from core.sweeps.writer import ResultWriter, writer_threads
 
 __all__ = ["CancelFlag", "CheckpointFiles", "ResultSink", "SweepWorker", "check_cpu_precisions", "image_mismatch"]
 
@@ -108,17 +109,26 @@ class SweepWorker:
         return f"cpu ({self.threads} thread{'s' if self.threads > 1 else ''})"
 
     def run_group(self, cells: list[Cell]) -> dict:
-        """Compute one image's cells, write their files; return ``{"results": [(cell_key, fields)], pid, node}``."""
+        """Compute the cells of one or more images, write their files; return ``{"results": [...], pid, node}``.
+
+        The engine batches them on a GPU (a GPU worker is sent a window of
+        images at a time) and runs image after image on the CPU, as the local
+        executor does. ``results`` is ``[(cell_key, fields)]``.
+        """
         sink = ResultSink(self.root)
-        writer = ResultWriter(sink, self.sweep_id, self.device)
+        # The pool fits the CPUs Ray gave this actor, not the whole node's.
+        writer = ResultWriter(sink, self.sweep_id, self.device, writer_threads(self.device, self.threads))
         self.engine.writer = writer
         try:
-            mismatch = image_mismatch(cells[0])
-            if mismatch:
-                for cell in cells:
-                    writer.put_failure(cell, mismatch)
-            else:
-                self.engine.run_image(cells)
+            todo = []
+            for group in group_cells(cells):
+                mismatch = image_mismatch(group[0])
+                if mismatch:
+                    for cell in group:
+                        writer.put_failure(cell, mismatch)
+                else:
+                    todo += group
+            self.engine.run(todo)
         except BaseException:
             try:
                 writer.close()

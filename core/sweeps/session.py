@@ -5,31 +5,26 @@ sweep already running elsewhere is refused and left untouched), registers
 its cells and says which still need computing. :func:`install_stop_handlers`
 turns SIGTERM/SIGINT into a stop flag the engine checks between cells.
 :class:`Progress` reports each finished cell (a bar on a terminal, a
-timestamped log line for ``runs/logs/``). :class:`ResultWriter` encodes and
-records finished cells on its own thread.
+timestamped log line for ``runs/logs/``). Finished cells are encoded and
+recorded by :class:`core.sweeps.writer.ResultWriter`.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import signal
 import sys
 import threading
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.errors import SweepError
-from core.provenance import environment_provenance
 from core.sweeps.cell import Cell, display_name
-from core.sweeps.outputs import failure_fields, finalize_cell
 from core.sweeps.plan import Plan, checkpoint_row
 from core.sweeps.spec import SweepSpec
 
 __all__ = [
     "Progress",
-    "ResultWriter",
     "SweepRun",
     "SweepSummary",
     "default_name",
@@ -162,9 +157,14 @@ class Progress:
                             dynamic_ncols=True)
             self.bar.set_postfix(done=run.cached - self.failed, failed=self.failed)
         self.workers: int | None = None
+        self.lock = threading.Lock()  # engines on several GPUs report from their own threads
 
     def cell(self, cell: Cell, seconds: float | None = None, error: str | None = None) -> None:
-        """One cell finished (``error`` set when it failed)."""
+        """One cell finished (``error`` set when it failed); safe to call from several threads."""
+        with self.lock:
+            self._count(cell, seconds, error)
+
+    def _count(self, cell: Cell, seconds: float | None, error: str | None) -> None:
         self.count += 1
         self.failed += error is not None
         if error is not None:
@@ -180,79 +180,3 @@ class Progress:
         """Close the bar (the log needs nothing)."""
         if self.bar is not None:
             self.bar.close()
-
-
-# --------------------------------------------------------------------------- writing
-
-
-class ResultWriter:
-    """Encodes and writes cell outputs and records them in the store, on its own thread.
-
-    ``store`` is the sweep's store, or anything with ``root``, ``finish_cells``
-    and ``heartbeat`` (a Ray worker collects the results to send back instead).
-    """
-
-    def __init__(self, store, sweep_id: int, device):
-        self.store, self.sweep_id, self.device = store, sweep_id, str(device)
-        # Asked once per writer (git and device lookups are cached per process): every cell it records carries it.
-        self.env = environment_provenance(device)
-        self.queue: queue.Queue = queue.Queue(maxsize=8)  # bounded: the compute thread waits, memory stays flat
-        self.count = 0
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._loop, name="sweep-writer", daemon=True)
-        self.thread.start()
-
-    def put(self, cell: Cell, img, out: dict) -> None:
-        """Queue a computed cell (its image and the engine's outputs)."""
-        self.queue.put(("done", cell, img, out))
-
-    def put_failure(self, cell: Cell, error: str) -> None:
-        """Queue a failed cell with its reason."""
-        self.queue.put(("failed", cell, None, {"error": error}))
-
-    def raise_if_failed(self) -> None:
-        """Raise on the compute thread when writing has failed."""
-        if self.error is not None:
-            raise RuntimeError(f"writing results failed: {self.error}") from self.error
-
-    def close(self) -> None:
-        """Write what is queued, stop the thread, and raise if writing failed."""
-        self.queue.put(None)
-        self.thread.join()
-        self.raise_if_failed()
-
-    def _loop(self) -> None:
-        pending: list[tuple[str, dict]] = []
-        last_flush = time.monotonic()
-        last_beat = 0.0
-        while True:
-            try:
-                # Wake up while idle too: a slow next cell must not hold finished ones back from the store.
-                item = self.queue.get(timeout=0.5)
-            except queue.Empty:
-                item = False
-            if item:
-                try:
-                    pending.append(self._record(*item))
-                except Exception as exc:
-                    self.error = exc
-            now = time.monotonic()
-            if pending and (item is None or len(pending) >= 16 or now - last_flush >= 0.5):
-                try:
-                    self.store.finish_cells(pending)
-                    self.count += len(pending)
-                except Exception as exc:
-                    self.error = exc
-                pending, last_flush = [], now
-            if now - last_beat > 2.0:
-                self.store.heartbeat(self.sweep_id)
-                last_beat = now
-            if item is None:
-                return
-
-    def _record(self, kind: str, cell: Cell, img, out: dict) -> tuple[str, dict]:
-        if kind == "failed":
-            fields = failure_fields(out["error"])
-        else:
-            fields = finalize_cell(self.store.root, cell, img, out, self.env)
-        return cell.key, dict(fields, sweep_id=self.sweep_id, device=self.device)
