@@ -17,25 +17,40 @@ def sweep_labels(sweeps: list[dict]) -> dict[int | None, str]:
     return labels
 
 
+def settle_sweep(sweeps: list[dict], key: str) -> int | None:
+    """The sweep :func:`pick_sweep` will show, settled before it is drawn: a choice gone falls back to all results."""
+    value = st.session_state.get(key)
+    if value not in sweep_labels(sweeps):
+        value = None
+    st.session_state[key] = value
+    return value
+
+
 def pick_sweep(where, sweeps: list[dict], key: str) -> int | None:
     """A selectbox in ``where`` (``st.sidebar``, a column) of the sweeps and "All results"; the chosen id or None.
 
     A choice kept in the session that no longer exists falls back to all results.
     """
     labels = sweep_labels(sweeps)
-    if st.session_state.get(key) not in labels:
-        st.session_state[key] = None
+    settle_sweep(sweeps, key)
     return where.selectbox("Sweep", list(labels), format_func=labels.get, key=key)
 
 
-def fixed_selectors(cells: list[dict], axes: list[str], key_prefix: str) -> dict[str, str]:
-    """A sidebar selectbox per axis in ``axes`` fixing its value (``G.resolve_fixed``'s options); axis -> value.
+def settle_fixed(cells: list[dict], axes: list[str], key_prefix: str) -> dict[str, str]:
+    """The values :func:`fixed_selectors` will show, settled in the session before they are drawn; axis -> value.
 
     A value kept in the session that no longer fits the others is replaced by one that does.
     """
     wanted = {a: st.session_state.get(f"{key_prefix}{a}") for a in axes}
     fixed = {}
-    for a, (options, value) in G.resolve_fixed(cells, axes, wanted).items():
-        st.session_state[f"{key_prefix}{a}"] = value
-        fixed[a] = st.sidebar.selectbox(G.AXES[a], options, key=f"{key_prefix}{a}")
+    for a, (_, value) in G.resolve_fixed(cells, axes, wanted).items():
+        st.session_state[f"{key_prefix}{a}"] = fixed[a] = value
     return fixed
+
+
+def fixed_selectors(cells: list[dict], axes: list[str], key_prefix: str) -> dict[str, str]:
+    """A sidebar selectbox per axis in ``axes`` fixing its value (``G.resolve_fixed``'s options); axis -> value."""
+    settle_fixed(cells, axes, key_prefix)
+    wanted = {a: st.session_state.get(f"{key_prefix}{a}") for a in axes}
+    return {a: st.sidebar.selectbox(G.AXES[a], options, key=f"{key_prefix}{a}")
+            for a, (options, _) in G.resolve_fixed(cells, axes, wanted).items()}

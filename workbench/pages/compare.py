@@ -32,11 +32,13 @@ from workbench.presets import Preset, presets
 from workbench.tagging import label_vocabulary
 from workbench.viewer import viewer, viewer_data
 from workbench.views import grid_of_images, grid_page, kept_configs, marked_first
-from workbench.widgets import fixed_selectors, pick_sweep
+from workbench.widgets import fixed_selectors, pick_sweep, settle_fixed, settle_sweep
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZES = (5, 10, 25, 50)
+DEFAULT_PAGE_SIZE = 10
+PREFERENCES = {"all": "all rows", "marked": "marked", "unmarked": "not marked"}
 SORTS = {
     "name": "by name",
     "disagreement": "by disagreement (most first)",
@@ -75,41 +77,87 @@ def render() -> None:
     Every cell is read only for the filters and sorts that need all of them,
     once per state of the cells. While a sweep runs, the grid is a fragment
     that reruns every few seconds and picks up new cells, keeping the view.
+
+    The grid is sent to the browser first and the controls after it (their
+    places on the page are kept by containers): the browser draws elements in
+    the order they arrive, and every control drawn first would hold the images
+    back. So each control's value is settled from the session before anything
+    is drawn, and the widget drawn later shows that same value.
     """
     st.title("Compare")
     store = state.store()
     state.show_flash()
     sweeps, stamp = state.sweeps_and_stamp(store)
-    sweep_id = pick_sweep(st.sidebar, sweeps, "cmp_sweep")
+    sweep_id = settle_sweep(sweeps, "cmp_sweep")
     path = str(store.path)
     sets = state.test_sets(store, path, sweep_id, stamp)
     if not sets:
+        pick_sweep(st.sidebar, sweeps, "cmp_sweep")
         st.info("No results yet. Start a sweep on the **Sweeps** page or with `workbench sweep ...`.")
         return
-    test_set = st.sidebar.selectbox("Test set", [ALL, *sets], key="cmp_test_set")
+    test_set = _settle("cmp_test_set", [ALL, *sets])
     test_set = None if test_set == ALL else test_set
     configs = state.cell_configs(store, path, sweep_id, test_set, stamp)
-
-    _presets(presets(configs, store.checkpoints()))
-    axes, fixed = _axes(configs)
+    found = presets(configs, store.checkpoints())
+    top = st.container()  # the presets, drawn after the grid
+    axes, fixed, varying = _settle_axes(configs)
     all_columns = [c.label for c in G.grid_columns(configs, axes, fixed)]
-    shown = _column_filter(axes, all_columns)
-    if not G.grid_columns(configs, axes, fixed, shown):
+    shown = _settle_columns(axes, all_columns)
+    label_options = _label_options(store)
+    labels = [v for v in st.session_state.get("cmp_filter_labels") or [] if v in label_options]
+    st.session_state["cmp_filter_labels"] = labels
+    preference = _settle("cmp_filter_pref", list(PREFERENCES))
+    order = _settle("cmp_sort", list(SORTS))
+    metric = _settle("cmp_sort_metric", list(METRIC_NAMES)) if order == "metric" else None
+    if G.grid_columns(configs, axes, fixed, shown):
+        choice = Choice(sweep_id, test_set, axes, fixed, shown, len(configs), labels, preference, order, metric,
+                        st.query_params.get("row"))
+        live = any(s.get("status") == "running" for s in sweeps)
+        st.fragment(_grid_section, run_every=LIVE_SECONDS if live else None)(choice, live)
+    else:
         st.warning("No cells match these settings; pick other columns or fixed values.")
-        return
-    labels, preference = _filters(store)
-    order = st.sidebar.radio("Sort rows", list(SORTS), format_func=SORTS.get, key="cmp_sort",
-                             help="Disagreement: mean pixel difference between the row's outputs (thumbnails). "
-                                  "Metric: the columns A and B chosen in the viewer.")
-    metric = None
-    if order == "metric":
-        metric = st.sidebar.selectbox("Metric", METRIC_NAMES, key="cmp_sort_metric",
-                                      help="Rows whose A and B differ most in this metric come first.")
-    choice = Choice(sweep_id, test_set, axes, fixed, shown, len(configs), labels, preference, order, metric,
-                    st.query_params.get("row"))
-    live = any(s.get("status") == "running" for s in sweeps)
-    st.fragment(_grid_section, run_every=LIVE_SECONDS if live else None)(choice, live)
+    with top:
+        _presets(found)
+    _sidebar(sweeps, sets, configs, axes, varying, all_columns, label_options, store, order)
     show_open_cell()
+
+
+def _settle(key: str, options: list):
+    """The value a widget keyed ``key`` over ``options`` will show: the session's when still an option, else the first.
+
+    Kept in the session, so the widget drawn later (without a default of its own) shows it.
+    """
+    value = st.session_state.get(key)
+    if value not in options:
+        value = options[0]
+    st.session_state[key] = value
+    return value
+
+
+def _sidebar(sweeps: list[dict], sets: list[str], configs: list[dict], axes: list[str], varying: list[str],
+             all_columns: list[str], label_options: list[str], store, order: str) -> None:
+    """The sidebar's controls, showing the values :func:`render` settled (drawn after the grid)."""
+    pick_sweep(st.sidebar, sweeps, "cmp_sweep")
+    st.sidebar.selectbox("Test set", [ALL, *sets], key="cmp_test_set")
+    st.sidebar.selectbox("Columns", varying, format_func=G.AXES.get, key="cmp_axis")
+    st.sidebar.selectbox("Nested under it", [NO_SECOND] + [a for a in varying if a != axes[0]],
+                         format_func=lambda a: G.AXES.get(a, a), key="cmp_axis2")
+    st.sidebar.markdown("**Fixed**")
+    fixed_selectors(configs, [a for a in varying if a not in axes], "cmp_fix_")
+    constant = {a: v[0] for a in G.AXES if a not in varying and len(v := G.axis_options(configs, a)) == 1}
+    if constant:
+        st.sidebar.caption("Same everywhere: " + G.describe_settings(constant))
+    st.sidebar.multiselect("Show columns", all_columns, key="cmp_columns")
+    st.sidebar.multiselect("Rows with label", label_options, key="cmp_filter_labels")
+    st.sidebar.radio("Preference", list(PREFERENCES), horizontal=True, key="cmp_filter_pref",
+                     format_func=PREFERENCES.get)
+    label_vocabulary(store)
+    st.sidebar.radio("Sort rows", list(SORTS), format_func=SORTS.get, key="cmp_sort",
+                     help="Disagreement: mean pixel difference between the row's outputs (thumbnails). "
+                          "Metric: the columns A and B chosen in the viewer.")
+    if order == "metric":
+        st.sidebar.selectbox("Metric", METRIC_NAMES, key="cmp_sort_metric",
+                             help="Rows whose A and B differ most in this metric come first.")
 
 
 def _grid_section(choice: Choice, live: bool) -> None:
@@ -151,12 +199,12 @@ def _grid_section(choice: Choice, live: bool) -> None:
         # One row, as a link from a note asked.
         st.button("Show every row", key="cmp_all_rows", icon=":material/close:", on_click=_forget_row)
         grid = grid_of_images(store, choice.sweep_id, choice.test_set, {choice.row}, grid_args, columns)
-        page_rows, page_label = grid.rows, f"one row ({len(grid.rows)} found)"
+        page_rows, page_label, draw_pager = grid.rows, f"one row ({len(grid.rows)} found)", None
     elif not few and choice.preference == "all" and choice.order == "name":
         # The usual view: one page of images straight from the store.
         only = None if len(kept) == len(configs) else kept
         total = state.image_total(store, path, choice.sweep_id, choice.test_set, only, stamp)
-        size, offset, page_label = _pagination(total)
+        size, offset, page_label, draw_pager = _pagination(total)
         grid = grid_page(store, choice.sweep_id, choice.test_set, only, grid_args, columns, size, offset)
         page_rows = grid.rows
     else:
@@ -170,12 +218,14 @@ def _grid_section(choice: Choice, live: bool) -> None:
             keys = _filtered(_ordered_keys(store, choice, grid_args, columns, stamp), choice, mine, tags_by_cell,
                              store)
         keys = _reordered(keys, choice, columns, mine, tags_by_cell, store)
-        size, offset, page_label = _pagination(len(keys))
+        size, offset, page_label, draw_pager = _pagination(len(keys))
         page_keys = keys[offset : offset + size]
         grid = grid_of_images(store, choice.sweep_id, choice.test_set, set(page_keys), grid_args, columns)
         found = {row.key: row for row in grid.rows}
         page_rows = [found[k] for k in page_keys if k in found]
     _draw_grid(grid, page_rows, mine, tags_by_cell, page_label)
+    if draw_pager is not None:
+        draw_pager()
     export_panel(store, choice.sweep_id, axes, fixed, [row.key for row in page_rows])
 
 
@@ -250,27 +300,17 @@ def _presets(found: list[Preset]) -> None:
                    help=f"Columns: {', '.join(preset.values)}", width="stretch")
 
 
-def _axes(cells: list[dict]) -> tuple[list[str], dict[str, str]]:
-    """The column axes (one, or two nested) and a value for every other varying axis, chosen in the sidebar."""
+def _settle_axes(cells: list[dict]) -> tuple[list[str], dict[str, str], list[str]]:
+    """The column axes (one, or two nested), a value for every other varying axis, and the varying axes."""
     varying = G.varying_axes(cells) or ["sketch_checkpoint"]
-    if st.session_state.get("cmp_axis") not in varying:
-        st.session_state["cmp_axis"] = varying[0]
-    axis = st.sidebar.selectbox("Columns", varying, format_func=G.AXES.get, key="cmp_axis")
-    seconds = [NO_SECOND] + [a for a in varying if a != axis]
-    if st.session_state.get("cmp_axis2") not in seconds:
-        st.session_state["cmp_axis2"] = NO_SECOND
-    second = st.sidebar.selectbox("Nested under it", seconds, format_func=lambda a: G.AXES.get(a, a), key="cmp_axis2")
+    axis = _settle("cmp_axis", varying)
+    second = _settle("cmp_axis2", [NO_SECOND] + [a for a in varying if a != axis])
     axes = [axis] + ([second] if second != NO_SECOND else [])
-
-    st.sidebar.markdown("**Fixed**")
-    fixed = fixed_selectors(cells, [a for a in varying if a not in axes], "cmp_fix_")
-    constant = {a: v[0] for a in G.AXES if a not in varying and len(v := G.axis_options(cells, a)) == 1}
-    if constant:
-        st.sidebar.caption("Same everywhere: " + G.describe_settings(constant))
-    return axes, fixed
+    fixed = settle_fixed(cells, [a for a in varying if a not in axes], "cmp_fix_")
+    return axes, fixed, varying
 
 
-def _column_filter(axes: list[str], options: list[str]) -> list[str]:
+def _settle_columns(axes: list[str], options: list[str]) -> list[str]:
     """The columns to show (all of them again whenever the column axes change)."""
     chosen = st.session_state.get("cmp_columns")
     if st.session_state.get("_cmp_columns_for") != tuple(axes) or chosen is None:
@@ -278,33 +318,37 @@ def _column_filter(axes: list[str], options: list[str]) -> list[str]:
     chosen = [v for v in chosen if v in options] or options
     st.session_state["cmp_columns"] = chosen
     st.session_state["_cmp_columns_for"] = tuple(axes)
-    return st.sidebar.multiselect("Show columns", options, key="cmp_columns")
+    return chosen
 
 
-def _filters(store) -> tuple[list[str], str]:
-    """The sidebar's row filters: the labels a row must have (any of them) and ``all``/``marked``/``unmarked``."""
-    used = sorted({t["label"] for t in store.tags() if t["label"]})
-    labels = st.sidebar.multiselect("Rows with label", sorted(set(store.labels()) | set(used)), key="cmp_filter_labels")
-    preference = st.sidebar.radio("Preference", ["all", "marked", "unmarked"], horizontal=True,
-                                  key="cmp_filter_pref",
-                                  format_func={"all": "all rows", "marked": "marked", "unmarked": "not marked"}.get)
-    label_vocabulary(store)
-    return labels, preference
+def _label_options(store) -> list[str]:
+    """The labels a row filter offers: the vocabulary and every label in use."""
+    return sorted(set(store.labels()) | {t["label"] for t in store.tags() if t["label"]})
 
 
-def _pagination(total: int) -> tuple[int, int, str]:
-    """The page chosen above the grid, of ``total`` rows: ``(size, offset, label)``."""
-    left, right, info = st.columns([1, 1, 3])
-    size = left.selectbox("Rows per page", PAGE_SIZES, index=1, key="cmp_page_size")
+def _pagination(total: int) -> tuple[int, int, str, object]:
+    """The page of ``total`` rows the session asks for: ``(size, offset, label, draw)``; ``draw()`` shows the pager.
+
+    The pager's place is taken here, above the grid; it is drawn after the grid, which so reaches the browser first.
+    """
+    pager = st.container()
+    size = _settle("cmp_page_size", [DEFAULT_PAGE_SIZE, *(s for s in PAGE_SIZES if s != DEFAULT_PAGE_SIZE)])
     pages = max(1, -(-total // size))
     if not 1 <= st.session_state.get("cmp_page", 1) <= pages:
         st.session_state["cmp_page"] = 1
-    page = min(max(1, int(right.number_input("Page", min_value=1, max_value=pages, step=1, key="cmp_page"))), pages)
+    page = int(st.session_state.get("cmp_page", 1))
+    st.session_state["cmp_page"] = page
     offset = (page - 1) * size
     shown = max(0, min(size, total - offset))
     label = f"rows {offset + 1}-{offset + shown} of {total}" if shown else "no rows"
-    info.caption(f"{total} images · page {page} of {pages}")
-    return size, offset, label
+
+    def draw() -> None:
+        left, right, info = pager.columns([1, 1, 3])
+        left.selectbox("Rows per page", PAGE_SIZES, key="cmp_page_size")
+        right.number_input("Page", min_value=1, max_value=pages, step=1, key="cmp_page")
+        info.caption(f"{total} images · page {page} of {pages}")
+
+    return size, offset, label, draw
 
 
 # --------------------------------------------------------------------------- the grid
