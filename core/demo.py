@@ -20,7 +20,8 @@ from core.settings import PROJECT_ROOT
 
 DEMO_WEIGHTS = PROJECT_ROOT / "weights" / "demo"
 MASK_STAGES = ("MaskNet_v2_stage1.safetensors", "MaskNet_v2_stage2.safetensors")
-# A long run on 24 scenes only: its stage2 fits them and generalises no better, the overfitting example.
+# A run on the 6 scenes of objects-train-small: from stage1 to stage2 it fits them ever better while
+# held-out scenes gain little, the overfitting example.
 OVERFIT_STAGES = ("MaskNet_v2_small_stage1.safetensors", "MaskNet_v2_small_stage2.safetensors")
 SKETCH_CHECKPOINTS = ("SketchNet_stage2.safetensors",)  # swept; both stages are scored
 SKETCH_STAGES = ("SketchNet_stage1.safetensors", "SketchNet_stage2.safetensors")
@@ -79,15 +80,19 @@ def import_curves(store, paths: list[Path]) -> None:
 def demo_scores(files: dict[str, list[Path]], sets: dict[str, Path], device="cpu") -> list:
     """Every demo checkpoint on its train and held-out splits (the sets :func:`~core.data.builder.build_all` made).
 
-    Mask Nets: IoU on objects-train / objects-heldout, and the centred-subject
-    check on photos-train / photos-heldout; Sketch Nets (both stages): edge F1
-    against the photo's own edges and against their target on the photo splits.
+    Mask Nets: IoU on objects-train / objects-heldout (the overfitting run's
+    on objects-train-small, the scenes it was trained on), and the
+    centred-subject check on photos-train / photos-heldout; Sketch Nets (both
+    stages): edge F1 against the photo's own edges and against their target on
+    the photo splits.
     """
     from core.training.evaluation import check_overfitting
 
-    masks = files["mask"] + files["overfit"]
-    scores = check_overfitting(masks, sets["objects-train"], sets["objects-heldout"], files["sketch_stages"], device,
-                               sketch_train=sets["photos-train"], sketch_heldout=sets["photos-heldout"])
+    scores = check_overfitting(files["mask"], sets["objects-train"], sets["objects-heldout"], files["sketch_stages"],
+                               device, sketch_train=sets["photos-train"], sketch_heldout=sets["photos-heldout"])
+    if files["overfit"]:
+        scores += check_overfitting(files["overfit"], sets["objects-train-small"], sets["objects-heldout"],
+                                    device=device)
     return scores + check_overfitting(files["mask"], sets["photos-train"], sets["photos-heldout"], device=device)
 
 

@@ -18,7 +18,7 @@ from core.data import scenes
 from core.data.builder import build_all
 from core.data.drawings import make_pencil_drawing
 from core.data.photos import PHOTO_CATALOGUE, PHOTOS_TRAIN, build_photos
-from core.data.scenes import OBJECTS_HELDOUT, OBJECTS_TRAIN, build_objects
+from core.data.scenes import OBJECTS_HELDOUT, OBJECTS_TRAIN, OBJECTS_TRAIN_SMALL, build_objects
 from core.data.testset import load_test_set, verify
 from core.errors import DatasetError
 
@@ -282,13 +282,19 @@ def test_build_all_skips_up_to_date_sets_and_rebuilds_damaged_ones(tmp_path, mon
     monkeypatch.setattr(photo_set, "PHOTO_CATALOGUE", PHOTO_CATALOGUE[1:2])
     built: list[str] = []
     real_objects, real_photos = scenes.build_objects, photo_set.build_photos
-    monkeypatch.setattr(scenes, "build_objects", lambda root, split, *a, **k: built.append(split) or real_objects(root, split, *a, **k))
+    monkeypatch.setattr(scenes, "build_objects", lambda root, split, *a, **k: built.append(k.get("name") or split)
+                        or real_objects(root, split, *a, **k))
     monkeypatch.setattr(photo_set, "build_photos", lambda root: built.append("photos") or real_photos(root))
 
     out = build_all(tmp_path, train_count=2, heldout_count=2, size=64)
     # chelsea is a training photo: photos-train is built, photos-heldout (none of its photos listed) is not
-    assert set(out) == {"photos", OBJECTS_TRAIN, OBJECTS_HELDOUT, PHOTOS_TRAIN}
+    assert set(out) == {"photos", OBJECTS_TRAIN, OBJECTS_HELDOUT, OBJECTS_TRAIN_SMALL, PHOTOS_TRAIN}
     assert sorted(built) == sorted(set(out) - {PHOTOS_TRAIN})
+    # the small set is the first scenes of objects-train, byte for byte
+    small = load_test_set(out[OBJECTS_TRAIN_SMALL])
+    assert [i.id for i in small.items] == [i.id for i in load_test_set(out[OBJECTS_TRAIN]).items][:len(small)]
+    assert all((out[OBJECTS_TRAIN] / "images" / i.image.name).read_bytes() == i.image.read_bytes()
+               for i in small.items)
     for folder in out.values():
         verify(folder)
 
@@ -305,7 +311,7 @@ def test_build_all_skips_up_to_date_sets_and_rebuilds_damaged_ones(tmp_path, mon
     # a different request rebuilds that set and removes files its new manifest no longer lists
     built.clear()
     build_all(tmp_path, train_count=1, heldout_count=2, size=64)
-    assert built == [OBJECTS_TRAIN] and len(load_test_set(out[OBJECTS_TRAIN])) == 1
+    assert built == [OBJECTS_TRAIN, OBJECTS_TRAIN_SMALL] and len(load_test_set(out[OBJECTS_TRAIN])) == 1
     assert not image.exists() and not (out[OBJECTS_TRAIN] / "masks" / "train-0001.png").exists()
 
     built.clear()

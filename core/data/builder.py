@@ -5,6 +5,7 @@
 * ``photos``          - real photographs shipped inside scikit-image (:mod:`core.data.photos`, no download);
 * ``objects-train``   - synthetic centred objects (:mod:`core.data.scenes`);
 * ``objects-heldout`` - the same recipe with disjoint shape families and backgrounds;
+* ``objects-train-small`` - the first 6 scenes of ``objects-train`` (the demo's overfitting run trains on them);
 * ``photos-train`` / ``photos-heldout`` - the photos split for the demo's training (:mod:`core.data.photos`);
 * with ``training=True``: ``sketch-train`` and ``masks-train``, the demo's augmented training sets
   (:mod:`core.data.trainsets`, about a minute each).
@@ -69,6 +70,15 @@ def build_all(root: str | Path, train_count: int = DEFAULT_TRAIN_COUNT, heldout_
         else:
             log.info("%s is up to date", root / split)
             out[split] = root / split
+    small = scenes.OBJECTS_TRAIN_SMALL
+    params = {"split": scenes.OBJECTS_TRAIN, "count": min(scenes.SMALL_COUNT, train_count), "size": size,
+              "line_width": line_width, "name": small}
+    if force or not is_up_to_date(root / small, scenes.BUILD_FUNCTION, params, seed):
+        log.info("building %s (the first %d scenes of %s)", root / small, params["count"], scenes.OBJECTS_TRAIN)
+        out[small] = scenes.build_objects(root, scenes.OBJECTS_TRAIN, params["count"], seed=seed, size=size,
+                                          line_width=line_width, name=small)
+    else:
+        out[small] = root / small
     catalogue = {p.id for p in photos.PHOTO_CATALOGUE}
     for split in [s for s in photos.PHOTO_SPLITS if catalogue & set(photos.PHOTO_SPLITS[s])]:
         params = {"split": split, "ids": list(photos.PHOTO_SPLITS[split])}

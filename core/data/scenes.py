@@ -32,6 +32,8 @@ __all__ = [
     "DEFAULT_SIZE",
     "OBJECTS_HELDOUT",
     "OBJECTS_TRAIN",
+    "OBJECTS_TRAIN_SMALL",
+    "SMALL_COUNT",
     "OBJECT_SPLITS",
     "OPTICS_BLUR_SIGMA",
     "SPLIT_DESIGN",
@@ -43,6 +45,8 @@ __all__ = [
 OBJECTS_TRAIN = "objects-train"
 OBJECTS_HELDOUT = "objects-heldout"
 OBJECT_SPLITS = (OBJECTS_TRAIN, OBJECTS_HELDOUT)
+# The first scenes of objects-train, for a run that shows overfitting (the demo's MaskNet_v2_small).
+OBJECTS_TRAIN_SMALL, SMALL_COUNT = "objects-train-small", 6
 DEFAULT_SIZE = 256
 DEFAULT_SEED = 0
 DEFAULT_LINE_WIDTH = 2
@@ -244,13 +248,15 @@ def render_scene(rng: np.random.Generator, family: str, source: str, texture: st
 
 
 def build_objects(root: str | Path, split: str, count: int, seed: int = DEFAULT_SEED,
-                  size: int = DEFAULT_SIZE, line_width: int = DEFAULT_LINE_WIDTH) -> Path:
+                  size: int = DEFAULT_SIZE, line_width: int = DEFAULT_LINE_WIDTH, name: str | None = None) -> Path:
     """Build ``<root>/<split>/``: ``count`` synthetic centred-object scenes with masks and line drawings.
 
     ``split`` is ``"objects-train"`` or ``"objects-heldout"``; they use disjoint
     shape families and background sources (``SPLIT_DESIGN``). Item ``i`` depends
     only on ``(seed, split, i, size, line_width)``, so the same arguments give
     byte-identical files, and a smaller ``count`` gives a prefix of a larger one.
+    ``name`` builds such a prefix under another folder (e.g. ``objects-train-small``, the first scenes of
+    ``objects-train``); it defaults to ``split``.
 
     Raises:
         DatasetError: unknown split, non-positive count, size below 64, line width outside 1..3,
@@ -281,7 +287,7 @@ def build_objects(root: str | Path, split: str, count: int, seed: int = DEFAULT_
 
             photos[source] = np.asarray(getattr(skimage.data, loader)())
 
-    folder = Path(root) / split
+    folder = Path(root) / (name or split)
     writer = SetWriter(folder)
     split_code = OBJECT_SPLITS.index(split)
     families = design["shape_families"]
@@ -297,8 +303,11 @@ def build_objects(root: str | Path, split: str, count: int, seed: int = DEFAULT_
 
     other = next(s for s in OBJECT_SPLITS if s != split)
     bg_licences = {s: BACKGROUND_PHOTOS[s][2] for s in design["background_sources"] if s in BACKGROUND_PHOTOS}
+    parameters = {"split": split, "count": count, "size": size, "line_width": line_width}
+    if name and name != split:
+        parameters["name"] = name
     return writer.finish({
-        "name": split,
+        "name": name or split,
         "split": split,
         "source": f"Synthetic scenes drawn by {BUILD_FUNCTION}: one centred object on a background; "
                   "mask = the object's filled shape, drawing = its outline plus internal texture edges "
@@ -307,7 +316,7 @@ def build_objects(root: str | Path, split: str, count: int, seed: int = DEFAULT_
                    + "; ".join(f"{k}: {v}" for k, v in bg_licences.items()) + ".",
         "created_with": {
             "function": BUILD_FUNCTION,
-            "parameters": {"split": split, "count": count, "size": size, "line_width": line_width},
+            "parameters": parameters,
             "seed": seed,
             "versions": library_versions(),
         },

@@ -28,13 +28,14 @@ from core.files import encode_png, encode_webp, png_with_text, write_atomic
 from core.provenance import PNG_KEY, cell_provenance, provenance_json
 from core.sweeps.cell import Cell
 
-__all__ = ["CROP_PNG_LEVEL", "SKETCH_PNG_LEVEL", "THUMB_SIDE", "cell_checkpoints", "failure_fields", "finalize_cell", "sketch_png", "thumbnail"]
+__all__ = ["CROP_PNG_LEVEL", "SKETCH_PNG_LEVEL", "THUMB_SIDE", "cell_checkpoints", "failure_fields", "finalize_cell",
+           "sketch_png", "thumbnail"]
 
 THUMB_SIDE = 256
 # zlib levels, measured with ``workbench bench --writer`` (core.sweeps.throughput.choose_png_level): the
 # lowest level whose files are within 10% of the smallest any level makes. At 848 px, drawings (mostly
-# paper) shrink from 69 KB at level 1 to 62 KB at 4 (28 ms) and 58 KB at 9 (360 ms); photos from 768 KB
-# at 1 to 755 KB at 2 (+13% time) and 693 KB at 9 (10x the time). The pixels never depend on them.
+# paper) shrink from 69 KB at level 1 (9 ms) to 62 KB at 4 (12 ms) and 58 KB at 9 (167 ms); photos from
+# 768 KB at 1 (48 ms) to 755 KB at 2 (60 ms) and 693 KB at 9 (652 ms). The pixels never depend on them.
 SKETCH_PNG_LEVEL = 4
 CROP_PNG_LEVEL = 2
 WEBP_QUALITY = 90
