@@ -36,21 +36,24 @@ def pick_sweep(where, sweeps: list[dict], key: str) -> int | None:
     return where.selectbox("Sweep", list(labels), format_func=labels.get, key=key)
 
 
+def _settled_fixed(cells: list[dict], axes: list[str], key_prefix: str) -> dict[str, tuple[list[str], str]]:
+    """``G.resolve_fixed`` of the session's values, each settled back into the session; axis -> (options, value)."""
+    wanted = {a: st.session_state.get(f"{key_prefix}{a}") for a in axes}
+    resolved = G.resolve_fixed(cells, axes, wanted)
+    for a, (_, value) in resolved.items():
+        st.session_state[f"{key_prefix}{a}"] = value
+    return resolved
+
+
 def settle_fixed(cells: list[dict], axes: list[str], key_prefix: str) -> dict[str, str]:
     """The values :func:`fixed_selectors` will show, settled in the session before they are drawn; axis -> value.
 
     A value kept in the session that no longer fits the others is replaced by one that does.
     """
-    wanted = {a: st.session_state.get(f"{key_prefix}{a}") for a in axes}
-    fixed = {}
-    for a, (_, value) in G.resolve_fixed(cells, axes, wanted).items():
-        st.session_state[f"{key_prefix}{a}"] = fixed[a] = value
-    return fixed
+    return {a: value for a, (_, value) in _settled_fixed(cells, axes, key_prefix).items()}
 
 
 def fixed_selectors(cells: list[dict], axes: list[str], key_prefix: str) -> dict[str, str]:
     """A sidebar selectbox per axis in ``axes`` fixing its value (``G.resolve_fixed``'s options); axis -> value."""
-    settle_fixed(cells, axes, key_prefix)
-    wanted = {a: st.session_state.get(f"{key_prefix}{a}") for a in axes}
     return {a: st.sidebar.selectbox(G.AXES[a], options, key=f"{key_prefix}{a}")
-            for a, (options, _) in G.resolve_fixed(cells, axes, wanted).items()}
+            for a, (options, _) in _settled_fixed(cells, axes, key_prefix).items()}

@@ -90,24 +90,15 @@ def measure_writer(outputs: list[dict], threads=(1, 2, 4), cells: int = 32) -> l
     instead of a store, so only post-processing and file writing are timed.
     """
     from core.sweeps.cell import Cell, ImageItem
+    from core.sweeps.ray_worker import ResultSink
     from core.sweeps.writer import ResultWriter
-
-    class Sink:
-        def __init__(self, root: Path):
-            self.root = root
-
-        def finish_cells(self, updates) -> None:
-            pass
-
-        def heartbeat(self, sweep_id: int) -> None:
-            pass
 
     rows = []
     for n in threads:
         rates = []
         for run in range(3):
             with tempfile.TemporaryDirectory(prefix="writer-bench-") as tmp:
-                writer = ResultWriter(Sink(Path(tmp)), 0, "cpu", threads=n)
+                writer = ResultWriter(ResultSink(Path(tmp)), 0, "cpu", threads=n)
                 started = time.perf_counter()
                 for i in range(cells):
                     out = outputs[i % len(outputs)]
