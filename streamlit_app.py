@@ -34,7 +34,7 @@ if __name__ != "__main__":  # imported by `streamlit run` / uvicorn: the server,
 
     app = st.App(__file__, routes=routes(), middleware=[Middleware(TokenAccess)])
 else:
-    from workbench.state import name_field
+    from workbench.state import controls_deferred, name_field, start_run
 
     st.set_page_config(page_title="Sketch Workbench", page_icon=str(ICON), layout="wide")
 
@@ -59,5 +59,8 @@ else:
     }
 
     page = st.navigation(pages)
-    name_field()  # who the store records, asked once for every page
+    start_run()
+    name_slot = st.sidebar.container()  # who the store records, asked once for every page, above its controls
     page.run()
+    if not controls_deferred():  # a first view drawn alone gets its controls, and this field, on the next run
+        name_field(name_slot)

@@ -8,7 +8,8 @@ Compare page once to warm the app, then loads it ``--loads`` times more, each
 in a fresh browser context (empty cache; with ``--warm-cache`` all in one
 context whose cache is kept, as a user reloading the page), and measures from
 the navigation's start until ``--images`` viewer cells have an image drawn
-(checked every animation frame). On a loaded page it then zooms with the
+(checked every animation frame), and until the page's controls are in (a
+session's first view is the grid alone; its controls follow). On a loaded page it then zooms with the
 wheel five times and times each zoom to the end of the frame that drew it,
 checking every cell shows the same new view in that frame. Then it does the same with a Streamlit page
 that holds only a title (the floor: what any Streamlit page costs on this
@@ -57,6 +58,9 @@ WHEEL_JS = """async () => {
     return {ms: performance.now() - t0, lockstep: views.every(v => v === views[0]) && views[0] !== before,
             cells: cells.length};
 }"""
+# A control of the Compare page's sidebar: there once the page is whole (the first view comes before the controls).
+CONTROLS = '[data-testid="stSidebar"] [data-testid="stSelectbox"]'
+CONTROLS_JS = "(selector) => document.querySelector(selector) ? performance.now() : false"
 # The floor: a Streamlit page holding only a title, served the same way, timed until the title is drawn.
 FLOOR_APP = 'import streamlit as st\n\nst.title("Floor")\n'
 FLOOR_JS = """([selector, wanted]) => document.querySelector('[data-testid="stMain"] h1') ? performance.now() : false"""
@@ -94,12 +98,14 @@ def stop_app(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def time_load(browser, url: str, wanted: int, timeout_s: float, context=None, done_js: str = WAIT_JS) -> float:
-    """Seconds from navigation start until ``wanted`` grid images are loaded.
+def time_load(browser, url: str, wanted: int, timeout_s: float, context=None,
+              done_js: str = WAIT_JS) -> tuple[float, float | None]:
+    """Seconds from navigation start until ``wanted`` grid images are loaded, and until the page's controls are in.
 
     In a fresh context (empty browser cache) unless ``context`` is given: then
     in a new tab of it, with what earlier loads left in its cache (the app's
     scripts, the files route's immutable images), as a user reloading the page.
+    The controls' time is None for a page without them (the floor).
     """
     own = context is None
     context = context or browser.new_context(viewport={"width": 1600, "height": 1000})
@@ -108,7 +114,11 @@ def time_load(browser, url: str, wanted: int, timeout_s: float, context=None, do
         page.goto(url, wait_until="commit")
         handle = page.wait_for_function(done_js, arg=[ST_IMAGES, wanted], polling="raf",
                                         timeout=timeout_s * 1000)
-        return handle.json_value() / 1000.0
+        images = handle.json_value() / 1000.0
+        if done_js != WAIT_JS:
+            return images, None
+        handle = page.wait_for_function(CONTROLS_JS, arg=CONTROLS, polling="raf", timeout=timeout_s * 1000)
+        return images, handle.json_value() / 1000.0
     finally:
         page.close()
         if own:
@@ -129,6 +139,9 @@ def time_wheel(browser, url: str, timeout_s: float, zooms: int = 5) -> list[dict
     try:
         page.goto(url)
         page.wait_for_function(WAIT_JS, arg=[ST_IMAGES, 1], timeout=timeout_s * 1000)
+        # a user zooms a page that has loaded: its controls (drawn after the first view) are in
+        page.wait_for_selector(CONTROLS, timeout=timeout_s * 1000)
+        page.wait_for_timeout(500)
         out = []
         for _ in range(zooms):
             out.append(page.evaluate(WHEEL_JS))
@@ -139,10 +152,11 @@ def time_wheel(browser, url: str, timeout_s: float, zooms: int = 5) -> list[dict
 
 
 def time_loads(command: list[str], url_path: str, port: int, args, done_js: str,
-               wheel: list | None = None) -> tuple[float, list[float]]:
+               wheel: list | None = None) -> tuple[float, list[tuple[float, float | None]]]:
     """Start ``command``, load ``url_path`` once to warm the app, then ``args.loads`` timed times; stop it.
 
-    With ``wheel`` (a list), the Compare page's wheel zooms are timed too and appended to it.
+    Returns the warm-up's seconds and, per timed load, :func:`time_load`'s pair. With ``wheel`` (a list), the
+    Compare page's wheel zooms are timed too and appended to it.
     """
     from playwright.sync_api import sync_playwright
 
@@ -155,7 +169,7 @@ def time_loads(command: list[str], url_path: str, port: int, args, done_js: str,
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
             try:
                 shared = browser.new_context(viewport={"width": 1600, "height": 1000}) if args.warm_cache else None
-                warm = time_load(browser, url, args.images, args.timeout, shared, done_js)  # not counted
+                warm, _ = time_load(browser, url, args.images, args.timeout, shared, done_js)  # not counted
                 times = [time_load(browser, url, args.images, args.timeout, shared, done_js) for _ in range(args.loads)]
                 if done_js == WAIT_JS:
                     wheel.extend(time_wheel(browser, url, args.timeout))
@@ -183,11 +197,13 @@ def main(argv: list[str] | None = None) -> int:
 
     port = free_port()
     wheel: list[dict] = []
-    warm, times = time_loads([sys.executable, "-m", "core.cli.main", "ui", "--port", str(port), "--db",
+    warm, loads = time_loads([sys.executable, "-m", "core.cli.main", "ui", "--port", str(port), "--db",
                               str(args.db.resolve())], args.url_path, port, args, WAIT_JS, wheel)
+    times, controls = [t for t, _ in loads], [c for _, c in loads]
     result = {"cells": cell_count(args.db), "images": args.images,
               "browser_cache": "kept" if args.warm_cache else "empty", "warmup_s": round(warm, 3),
               "loads_s": [round(t, 3) for t in times], "median_s": round(statistics.median(times), 3),
+              "controls_s": [round(c, 3) for c in controls], "controls_median_s": round(statistics.median(controls), 3),
               "wheel_cells": wheel[0]["cells"] if wheel else 0,
               "wheel_frame_ms": [round(w["ms"], 1) for w in wheel],
               "wheel_median_ms": round(statistics.median(w["ms"] for w in wheel), 1) if wheel else None,
@@ -197,9 +213,10 @@ def main(argv: list[str] | None = None) -> int:
             script = Path(tmp) / "floor.py"
             script.write_text(FLOOR_APP)
             port = free_port()
-            _, floor = time_loads([sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+            _, floor_loads = time_loads([sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
                                    "--server.address", "127.0.0.1", "--server.headless", "true"], "/", port, args,
                                   FLOOR_JS)
+        floor = [t for t, _ in floor_loads]
         result.update(floor_loads_s=[round(t, 3) for t in floor], floor_median_s=round(statistics.median(floor), 3))
         result["above_floor_s"] = round(result["median_s"] - result["floor_median_s"], 3)
     print(json.dumps(result))

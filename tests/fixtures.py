@@ -355,11 +355,20 @@ def fill_store(base: Path) -> SweptStore:
 # --------------------------------------------------------------------------- the Streamlit app
 
 
-def app_test(page: str | None = None, timeout: float = 60):
-    """An AppTest of the router, switched to ``page`` (e.g. ``"workbench/pages/sweeps.py"``) after a first run."""
+def app_test(page: str | None = None, timeout: float = 60, first_view_drawn: bool = True):
+    """An AppTest of the router, switched to ``page`` (e.g. ``"workbench/pages/sweeps.py"``) after a first run.
+
+    ``first_view_drawn``: as if the browser's viewer had already reported the
+    session's first view drawn (so Compare draws its controls at once); False
+    starts where a new browser session starts, with the controls deferred.
+    """
     from streamlit.testing.v1 import AppTest
 
+    from workbench.state import FIRST_VIEW_KEY
+
     at = AppTest.from_file(str(REPO_ROOT / "streamlit_app.py"), default_timeout=timeout)
+    if first_view_drawn:
+        at.session_state[FIRST_VIEW_KEY] = True
     at.run()
     if page:
         at.switch_page(page)

@@ -146,6 +146,31 @@ def test_default_page_shows_the_grid(app_store):
     assert {"preset_mask_mode", "preset_mask_checkpoint"} <= keys and "preset_resolution" not in keys
 
 
+def test_first_view_is_the_grid_alone_until_the_viewer_reports_it_drawn(app_store):
+    from workbench.state import FIRST_VIEW_KEY, NAME_FIELD
+
+    at = app_test(first_view_drawn=False)  # a new browser session
+    assert_no_exception(at)
+    data = _viewer(at)
+    assert data["first_view"] is True and len(data["rows"]) == 3
+    # no widget comes with the first view: no sidebar control, name field, preset, pager or cell picker
+    assert not (at.selectbox or at.multiselect or at.radio or at.text_input or at.button or at.number_input)
+
+    # the viewer's "drawn" event (the browser tests send it) marks the first view drawn; from then on the page
+    # comes whole: its controls and the name field, the viewer's data the same
+    at.session_state[FIRST_VIEW_KEY] = True
+    at.run()
+    assert_no_exception(at)
+    assert at.selectbox(key="cmp_axis").value and at.text_input(key=NAME_FIELD) is not None
+    assert at.selectbox(key="cmp_open_choice") is not None and at.number_input(key="cmp_page") is not None
+    after = _viewer(at)
+    assert after["first_view"] is False and after["rows"] == data["rows"] and after["columns"] == data["columns"]
+    # a page with no first view to wait for (here Metrics, opened in a new session) draws the name field at once
+    other = app_test("workbench/pages/metrics.py", first_view_drawn=False)
+    assert_no_exception(other)
+    assert other.text_input(key=NAME_FIELD) is not None
+
+
 def test_axes_presets_and_modes(app_store):
     at = app_test()
     at.button(key="preset_mask_checkpoint").click().run()

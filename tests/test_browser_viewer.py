@@ -23,9 +23,10 @@ expect = playwright_api.expect
 expect.set_options(timeout=20_000)
 
 CELLS = '[data-testid="viewer-cell"]'
-# Every visible cell has drawn an image (the canvas is no longer only the background colour).
+# ``n`` cells have drawn an image: marked loaded by the viewer, and their canvas no longer only the background colour.
+# (A cell with nothing to show, e.g. a combination not computed, is skipped: its canvas stays background.)
 CELLS_DRAWN = """(n) => {
-    const cells = [...document.querySelectorAll('[data-testid="viewer-cell"] canvas')];
+    const cells = [...document.querySelectorAll('[data-testid="viewer-cell"][data-loaded="true"] canvas')];
     if (cells.length < n) return false;
     return cells.slice(0, n).every(c => {
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -74,6 +75,34 @@ def _views(page) -> list[str]:
 def _no_exception(page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0
     assert "Traceback" not in page.inner_text("body")
+
+
+# When the first cell had an image drawn, and when the first sidebar control arrived (page time, ms).
+ORDER_PROBE = """
+window.__order = {};
+new MutationObserver(() => {
+    const o = window.__order;
+    if (!o.cell && document.querySelector('[data-testid="viewer-cell"][data-loaded="true"]')) o.cell = performance.now();
+    if (!o.control && document.querySelector('[data-testid="stSidebar"] [data-testid="stSelectbox"]'))
+        o.control = performance.now();
+}).observe(document, {subtree: true, childList: true, attributes: true});
+"""
+
+
+def test_a_new_session_sees_the_grid_first_then_its_controls_in_the_same_viewer(viewer_server, tab):
+    tab.add_init_script(ORDER_PROBE)
+    tab.goto(viewer_server)
+    tab.wait_for_function(CELLS_DRAWN, arg=4)
+    tab.evaluate("() => { document.querySelector('.wbv').__probe = 'first'; }")
+    # the viewer reports its first images drawn; the run that starts brings the controls and the name field
+    expect(tab.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first).to_be_visible()
+    expect(tab.get_by_role("textbox", name="Your name")).to_be_visible()
+    expect(tab.locator(".st-key-cmp_open button")).to_be_visible()
+    order = tab.evaluate("() => window.__order")
+    assert order["cell"] < order["control"], order  # no control came with the first view
+    # the same viewer, updated in place: not mounted afresh
+    assert tab.evaluate("() => document.querySelector('.wbv').__probe") == "first"
+    _no_exception(tab)
 
 
 def test_wheel_zooms_every_cell_together_and_double_click_gives_one_to_one(viewer_server, tab):
@@ -182,6 +211,26 @@ def test_keyboard_marks_persist_in_the_store_and_after_a_reload(viewer_server, v
     expect(tab.locator(f'{CELLS}[data-preferred="true"]')).to_have_count(1)
     assert tab.locator(f'{CELLS}[data-preferred="true"]').get_attribute("data-cell-id") == str(marks[0]["cell_id"])
     expect(tab.locator(".wbv-tagline", has_text="halo")).to_have_count(1)
+    _no_exception(tab)
+
+
+def test_marks_made_faster_than_the_app_reruns_are_all_kept(viewer_server, viewer_store, tab):
+    from core.store.store import Store
+
+    _open(tab, viewer_server)
+    tab.locator("h1").first.click()
+    columns = tab.locator('[data-testid="viewer-column"]').evaluate_all("els => els.map(e => e.dataset.header)")
+    # three rows marked in one burst of keys: each event is sent while the script still runs for the one before
+    for keys in ("j", "1", "j", "2", "j", "1"):
+        tab.keyboard.press(keys)
+    rows = tab.locator('[data-testid="viewer-row"]').evaluate_all("els => els.map(e => e.dataset.row)")
+
+    def marks():
+        return {p["row_key"]: p["value"] for p in Store(viewer_store.db).preferences() if p["author"] == "browser"}
+
+    wanted = {rows[0]: columns[0].split(" · ", 1)[1], rows[1]: columns[1].split(" · ", 1)[1],
+              rows[2]: columns[0].split(" · ", 1)[1]}
+    wait_for(lambda: marks() == wanted, 15, f"the three marks {wanted} in the store")
     _no_exception(tab)
 
 

@@ -267,7 +267,7 @@ def test_verify_names_the_tampered_file(tmp_path, objects):
 
 
 def test_missing_or_hostile_manifest_is_reported(tmp_path):
-    with pytest.raises(DatasetError, match="build_all"):
+    with pytest.raises(DatasetError, match="workbench datasets build"):
         load_test_set(tmp_path)
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(DatasetError, match="unreadable"):

@@ -10,7 +10,7 @@ from tests.fixtures import app_test, assert_no_exception
 def test_component_is_bundled_and_offline():
     from workbench.viewer import ASSETS
 
-    for name in ("viewer.html", "viewer.js", "viewer.css"):
+    for name in ("viewer.html", "viewer.js", "viewer.css", "first_view.js"):
         text = (ASSETS / name).read_text()
         assert "http://" not in text and "https://" not in text and "import(" not in text
     js = (ASSETS / "viewer.js").read_text()
@@ -101,3 +101,30 @@ def test_page_mounts_one_viewer_and_keeps_mode_and_choice(app_store):
     at.run()
     data = json.loads(at.get("bidi_component")[0].proto.json)
     assert data["mode"] == "difference" and (data["a"], data["b"]) == (1, 0)
+
+
+def _events_script():
+    """Two triggers of the viewer, the second repeating an event of the first (not yet acknowledged)."""
+    import json
+
+    import streamlit as st
+
+    from workbench.viewer import pending_events
+
+    got = []
+    st.session_state["v"] = {"event": {"events": [{"type": "a", "seq": 5}, {"type": "b", "seq": 6}]}}
+    got.append(pending_events("v"))
+    got.append(pending_events("v"))  # the same trigger seen again: nothing new
+    st.session_state["v"] = {"event": {"events": [{"type": "c", "seq": 8}, {"type": "b", "seq": 6}]}}
+    got.append(pending_events("v"))
+    st.session_state["v"] = {"event": "not a list"}
+    got.append(pending_events("v"))
+    st.write(json.dumps([[e["type"] for e in batch] for batch in got]) + f" acked={st.session_state['v__acked']}")
+
+
+def test_each_event_is_applied_once_in_order_even_when_a_trigger_repeats_it():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_events_script, default_timeout=30).run()
+    assert_no_exception(at)
+    assert at.markdown[0].value == '[["a", "b"], [], ["c"], []] acked=8'

@@ -28,6 +28,8 @@ FLASH_KEY = "_workbench_flash"
 NAME_KEY = "_workbench_name"
 NAME_FIELD = "workbench_name"
 REMEMBER_KEY = "_workbench_name_remember"
+FIRST_VIEW_KEY = "_workbench_first_view_drawn"
+DEFERRED_KEY = "_workbench_controls_deferred"
 USER_COOKIE = "workbench_user"
 NAME_MAX = 64
 NAME_COOKIE_AGE_S = 365 * 24 * 3600
@@ -116,23 +118,57 @@ def set_name() -> None:
     st.session_state[REMEMBER_KEY] = name
 
 
-def name_field() -> None:
-    """The sidebar's "Your name": who the store records (the OIDC identity instead when signed in)."""
+def name_field(where=None) -> None:
+    """The sidebar's "Your name": who the store records (the OIDC identity instead when signed in).
+
+    ``where``: a container in the sidebar to draw it in (default: the sidebar itself).
+    """
+    where = where or st.sidebar
     who = signed_in()
     if who:
-        st.sidebar.caption(f"Signed in as **{who}**: your tags, preferences and votes carry this name.")
+        where.caption(f"Signed in as **{who}**: your tags, preferences and votes carry this name.")
         return
     if NAME_FIELD not in st.session_state:
         st.session_state[NAME_FIELD] = st.session_state.get(NAME_KEY) or clean_name(_cookie(USER_COOKIE))
-    st.sidebar.text_input("Your name", key=NAME_FIELD, on_change=set_name, max_chars=NAME_MAX,
+    where.text_input("Your name", key=NAME_FIELD, on_change=set_name, max_chars=NAME_MAX,
                           placeholder=author(), help="Recorded with your tags, notes, preferences and votes; "
                           "kept in this browser.")
     if REMEMBER_KEY in st.session_state:
         # A cookie the next visit reads (st.context.cookies); written by the browser, as only it can.
         value = json.dumps(quote(st.session_state.pop(REMEMBER_KEY), safe=""))
-        st.sidebar.html(f"<script>document.cookie = '{USER_COOKIE}=' + {value} + "
+        where.html(f"<script>document.cookie = '{USER_COOKIE}=' + {value} + "
                         f"'; Path=/; Max-Age={NAME_COOKIE_AGE_S}; SameSite=Lax';</script>",
                         unsafe_allow_javascript=True)
+
+
+def start_run() -> None:
+    """Begin a run of the router: nothing is deferred until a page asks (:func:`defer_controls`)."""
+    st.session_state[DEFERRED_KEY] = False
+
+
+def defer_controls() -> bool:
+    """Whether this run draws the page's first view alone and leaves its controls to the next run.
+
+    True until the viewer reports that a session's first view is on screen
+    (:func:`first_view_drawn`). The browser draws the elements of one run
+    together, and every widget sent with the first view holds its images
+    back (on the 30,000-cell bench store, the controls and the name field cost
+    about 1 s of a 2.7 s first load); so the first view comes alone, and the
+    viewer's report starts the run that adds the controls.
+    """
+    deferred = not st.session_state.get(FIRST_VIEW_KEY, False)
+    st.session_state[DEFERRED_KEY] = deferred
+    return deferred
+
+
+def controls_deferred() -> bool:
+    """Whether the page of this run deferred its controls (then the router defers the name field too)."""
+    return bool(st.session_state.get(DEFERRED_KEY, False))
+
+
+def first_view_drawn() -> None:
+    """Record that the session's first view is on screen: from the next run on, pages draw everything at once."""
+    st.session_state[FIRST_VIEW_KEY] = True
 
 
 def flash(message: str, kind: str = "success") -> None:

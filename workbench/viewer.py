@@ -26,7 +26,8 @@ from workbench.files_route import file_url, input_file, input_url
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BLIND_HINT", "MODES", "apply_event", "blind_data", "image_size", "image_url", "viewer", "viewer_data"]
+__all__ = ["BLIND_HINT", "MODES", "apply_event", "blind_data", "first_view_signal", "image_size", "image_url",
+           "pending_events", "viewer", "viewer_data"]
 
 MODES = ("side by side", "slider", "flicker", "difference", "overlay")
 ASSETS = Path(__file__).parent / "components" / "viewer"
@@ -41,6 +42,17 @@ def _read(name: str) -> str:
 # Registered once per process: re-registering on every rerun would reload the module in the browser.
 _mount = st.components.v2.component(NAME, html=_read("viewer.html"), css=_read("viewer.css"), js=_read("viewer.js"),
                                     isolate_styles=False)
+# An element with nothing to show that passes the viewer's "first view drawn" (a DOM event, or a flag set before it
+# mounted) on to the app as a trigger of its own.
+_signal = st.components.v2.component(f"{NAME}.first_view", html="<span></span>", js=_read("first_view.js"))
+
+
+def first_view_signal(key: str, on_drawn) -> None:
+    """Rerun the app, calling ``on_drawn`` first, once the viewer has drawn a first view (see ``data.first_view``).
+
+    Drawn outside the fragment that holds the viewer, so the rerun is the whole page's.
+    """
+    _signal(key=key, on_drawn_change=on_drawn)
 
 
 def image_url(store: Store, stored: str | None) -> str | None:
@@ -91,10 +103,13 @@ def _cell_payload(store: Store, cell: dict | None, preferred: int | None, tags: 
 
 
 def viewer_data(store: Store, grid: G.Grid, rows: list[G.Row], preferred: dict[str, int], tags_by_cell: dict,
-                mode: str = MODES[0], a: int = 0, b: int = 1, page_label: str = "") -> dict:
+                mode: str = MODES[0], a: int = 0, b: int = 1, page_label: str = "", first_view: bool = False) -> dict:
     """The component's ``data``: the columns and this page's rows of ``grid``, with URLs, marks and tags.
 
     ``preferred`` maps a row key to the preferred cell id of this comparison.
+    ``first_view``: the page's controls wait for it; the viewer reports it
+    drawn once the first images are on screen (or after 2 s), to
+    :func:`first_view_signal`.
     """
     differs = _differing(grid.columns)
     columns = [{"key": column.label, "label": column.label, "differs": differs[column.key],
@@ -108,7 +123,7 @@ def viewer_data(store: Store, grid: G.Grid, rows: list[G.Row], preferred: dict[s
                              "input": input_url(row.key, input_file(store.root, row.key, row.image_path))})
     last = max(0, len(columns) - 1)
     return {"columns": columns, "rows": payload_rows, "mode": mode if mode in MODES else MODES[0],
-            "a": min(a, last), "b": min(b, last), "page_label": page_label}
+            "a": min(a, last), "b": min(b, last), "page_label": page_label, "first_view": first_view}
 
 
 BLIND_HINT = ("1–4 pick the best · s skip · t tie (all equally good) · u undo your last vote · "
@@ -186,23 +201,34 @@ def _json_list(text: str | None) -> list[str]:
     return value if isinstance(value, list) else []
 
 
-def _new_event(key: str) -> dict | None:
-    """The component's newest event, once (events carry a number); None when there is none or it was seen."""
-    event = (st.session_state.get(key) or {}).get("event")
-    if not isinstance(event, dict):
-        return None
-    seen = st.session_state.setdefault(f"{key}__seen", set())
-    if event.get("seq") in seen:
-        return None
-    seen.add(event.get("seq"))
-    return event
+def pending_events(key: str) -> list[dict]:
+    """The events of the component keyed ``key`` not applied yet, oldest first; each is returned once.
+
+    Every trigger of the viewer carries all the events not yet acknowledged
+    (a trigger sent while the script is busy replaces the one before it), each
+    with a rising ``seq``; the last seq returned here is the acknowledgement
+    the viewer gets back with its data (``acked``).
+    """
+    value = (st.session_state.get(key) or {}).get("event")
+    events = value.get("events") if isinstance(value, dict) else None
+    if not isinstance(events, list):
+        return []
+    done = st.session_state.get(f"{key}__acked", 0)
+    fresh = sorted((e for e in events if isinstance(e, dict) and isinstance(e.get("seq"), (int, float))
+                    and e["seq"] > done), key=lambda e: e["seq"])
+    if fresh:
+        st.session_state[f"{key}__acked"] = fresh[-1]["seq"]
+    return fresh
 
 
 def _on_event(key: str) -> None:
-    """The component's callback: apply its newest event to the grid last shown."""
-    event = _new_event(key)
-    if event is None:
-        return
+    """The component's callback: apply its new events to the grid last shown."""
+    for event in pending_events(key):
+        _apply(key, event)
+
+
+def _apply(key: str, event: dict) -> None:
+    """One event of the viewer: the first view drawn, a mode or A/B choice (the session's), or a store change."""
     if event.get("type") == "mode" and event.get("mode") in MODES:
         st.session_state[f"{key}__mode"] = event["mode"]
         return
@@ -230,6 +256,7 @@ def viewer(data: dict, key: str, grid: G.Grid | None = None, on_event=None):
     if ab:
         last = max(0, len(data["columns"]) - 1)
         data = dict(data, a=min(ab[0], last), b=min(ab[1], last))
+    data = dict(data, acked=st.session_state.get(f"{key}__acked", 0))  # the viewer forgets the events applied
     st.session_state[f"{key}__grid"] = grid  # what the events of this view refer to
     handler = partial(_on_event, key) if on_event is None else partial(_on_own_event, key, on_event)
     return _mount(key=key, data=data, on_event_change=handler)
@@ -237,6 +264,5 @@ def viewer(data: dict, key: str, grid: G.Grid | None = None, on_event=None):
 
 def _on_own_event(key: str, handle) -> None:
     """The component's callback for a page with its own events: ``handle(event)`` once per event."""
-    event = _new_event(key)
-    if event is not None:
+    for event in pending_events(key):
         handle(event)

@@ -48,6 +48,8 @@ __all__ = [
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
+# What a damaged set's message tells the user to do.
+_REBUILD = "rebuild the sets with `workbench datasets build --force`"
 # PNG compression is lossless at every level; a fixed level keeps files byte-identical run to run
 PNG_LEVEL = 3
 
@@ -98,14 +100,15 @@ def read_manifest(folder: str | Path) -> dict:
     if not path.is_file():
         raise DatasetError(
             f"{path} not found: {folder} is not a built test set (or its build was interrupted); "
-            "build it with core.data.builder.build_all(root)"
+            "build the sets with `workbench datasets build` (add --training for the demo's training sets), "
+            "or pass the folder of a built set"
         )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatasetError(f"{path} is unreadable ({exc}); rebuild the set with build_all(root, force=True)") from exc
+        raise DatasetError(f"{path} is unreadable ({exc}); {_REBUILD}") from exc
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
-        raise DatasetError(f"{path} has no 'files' list; rebuild the set with build_all(root, force=True)")
+        raise DatasetError(f"{path} has no 'files' list; {_REBUILD}")
     return manifest
 
 
@@ -137,12 +140,12 @@ def verify(folder: str | Path) -> dict:
     for entry in manifest["files"]:
         for rel, path, expected in entry_files(folder, entry):
             if not path.is_file():
-                raise DatasetError(f"{folder / rel} is missing; rebuild the set with build_all(root, force=True)")
+                raise DatasetError(f"{folder / rel} is missing; {_REBUILD}")
             actual = sha256_file(path)
             if actual != expected:
                 raise DatasetError(
                     f"{folder / rel} does not match its manifest hash (expected {expected[:12]}..., "
-                    f"got {actual[:12]}...): the file was changed or damaged; rebuild with build_all(root, force=True)"
+                    f"got {actual[:12]}...): the file was changed or damaged; {_REBUILD}"
                 )
     return manifest
 
@@ -159,7 +162,7 @@ def load_test_set(folder: str | Path, check_hashes: bool = False) -> TestSet:
     for entry in manifest["files"]:
         for rel, path, _ in entry_files(folder, entry):
             if not path.is_file():
-                raise DatasetError(f"{folder / rel} is missing; rebuild the set with build_all(root, force=True)")
+                raise DatasetError(f"{folder / rel} is missing; {_REBUILD}")
         items.append(
             TestItem(
                 id=str(entry["id"]),

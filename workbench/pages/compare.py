@@ -30,7 +30,7 @@ from workbench.cell_dialog import open_cell, show_open_cell
 from workbench.export_panel import export_panel
 from workbench.presets import Preset, presets
 from workbench.tagging import label_vocabulary
-from workbench.viewer import viewer, viewer_data
+from workbench.viewer import first_view_signal, viewer, viewer_data
 from workbench.views import grid_of_images, grid_page, kept_configs, marked_first
 from workbench.widgets import fixed_selectors, pick_sweep, settle_fixed, settle_sweep
 
@@ -48,6 +48,8 @@ SORTS = {
 }
 NO_SECOND = "(none)"
 ALL = "(all)"
+PAGER_HEIGHT = 68  # px: a row of labelled inputs in Streamlit's default theme
+ROW_HEIGHT = 40  # px: a row of buttons
 LIVE_SECONDS = 3  # how often the grid looks for new cells while a sweep runs
 
 
@@ -66,6 +68,7 @@ class Choice:
     order: str
     metric: str | None
     row: str | None = None  # one image's sha256 (``?row=`` in the URL: a link from a note)
+    deferred: bool = False  # the session's first view: the grid alone, its controls on the next run
 
 
 def render() -> None:
@@ -82,7 +85,10 @@ def render() -> None:
     places on the page are kept by containers): the browser draws elements in
     the order they arrive, and every control drawn first would hold the images
     back. So each control's value is settled from the session before anything
-    is drawn, and the widget drawn later shows that same value.
+    is drawn, and the widget drawn later shows that same value. A session's
+    first view goes further (:func:`workbench.state.defer_controls`): the grid
+    alone, and the controls on the run the viewer starts once its first
+    images are drawn.
     """
     st.title("Compare")
     store = state.store()
@@ -99,7 +105,6 @@ def render() -> None:
     test_set = None if test_set == ALL else test_set
     configs = state.cell_configs(store, path, sweep_id, test_set, stamp)
     found = presets(configs, store.checkpoints())
-    top = st.container()  # the presets, drawn after the grid
     axes, fixed, varying = _settle_axes(configs)
     all_columns = [c.label for c in G.grid_columns(configs, axes, fixed)]
     shown = _settle_columns(axes, all_columns)
@@ -109,13 +114,25 @@ def render() -> None:
     preference = _settle("cmp_filter_pref", list(PREFERENCES))
     order = _settle("cmp_sort", list(SORTS))
     metric = _settle("cmp_sort_metric", list(METRIC_NAMES)) if order == "metric" else None
-    if G.grid_columns(configs, axes, fixed, shown):
+    has_grid = bool(G.grid_columns(configs, axes, fixed, shown))
+    deferred = has_grid and state.defer_controls()
+    # The presets' place, above the grid; they are drawn after it. On a first view an empty box keeps their row's
+    # height (a box inside, not a height on the container: the next run replaces it in place, the grid stays put).
+    top = st.container(key="cmp_presets")
+    if deferred and found:
+        top.container(height=ROW_HEIGHT, border=False)
+    if has_grid:
         choice = Choice(sweep_id, test_set, axes, fixed, shown, len(configs), labels, preference, order, metric,
-                        st.query_params.get("row"))
+                        st.query_params.get("row"), deferred)
         live = any(s.get("status") == "running" for s in sweeps)
         st.fragment(_grid_section, run_every=LIVE_SECONDS if live else None)(choice, live)
     else:
         st.warning("No cells match these settings; pick other columns or fixed values.")
+    if deferred:
+        # The viewer sits in a fragment, whose events rerun only the fragment; its report that the first view is
+        # drawn reaches the app through this element outside it, so that the whole page reruns with its controls.
+        first_view_signal(key="cmp_first_view", on_drawn=state.first_view_drawn)
+        return
     with top:
         _presets(found)
     _sidebar(sweeps, sets, configs, axes, varying, all_columns, label_options, store, order)
@@ -204,7 +221,7 @@ def _grid_section(choice: Choice, live: bool) -> None:
         # The usual view: one page of images straight from the store.
         only = None if len(kept) == len(configs) else kept
         total = state.image_total(store, path, choice.sweep_id, choice.test_set, only, stamp)
-        size, offset, page_label, draw_pager = _pagination(total)
+        size, offset, page_label, draw_pager = _pagination(total, choice.deferred)
         grid = grid_page(store, choice.sweep_id, choice.test_set, only, grid_args, columns, size, offset)
         page_rows = grid.rows
     else:
@@ -218,12 +235,14 @@ def _grid_section(choice: Choice, live: bool) -> None:
             keys = _filtered(_ordered_keys(store, choice, grid_args, columns, stamp), choice, mine, tags_by_cell,
                              store)
         keys = _reordered(keys, choice, columns, mine, tags_by_cell, store)
-        size, offset, page_label, draw_pager = _pagination(len(keys))
+        size, offset, page_label, draw_pager = _pagination(len(keys), choice.deferred)
         page_keys = keys[offset : offset + size]
         grid = grid_of_images(store, choice.sweep_id, choice.test_set, set(page_keys), grid_args, columns)
         found = {row.key: row for row in grid.rows}
         page_rows = [found[k] for k in page_keys if k in found]
-    _draw_grid(grid, page_rows, mine, tags_by_cell, page_label)
+    _draw_grid(grid, page_rows, mine, tags_by_cell, page_label, choice.deferred)
+    if choice.deferred:
+        return
     if draw_pager is not None:
         draw_pager()
     export_panel(store, choice.sweep_id, axes, fixed, [row.key for row in page_rows])
@@ -326,12 +345,15 @@ def _label_options(store) -> list[str]:
     return sorted(set(store.labels()) | {t["label"] for t in store.tags() if t["label"]})
 
 
-def _pagination(total: int) -> tuple[int, int, str, object]:
+def _pagination(total: int, first_view: bool = False) -> tuple[int, int, str, object]:
     """The page of ``total`` rows the session asks for: ``(size, offset, label, draw)``; ``draw()`` shows the pager.
 
     The pager's place is taken here, above the grid; it is drawn after the grid, which so reaches the browser first.
+    On a first view (drawn later) its place is kept at the pager's height, so the grid does not move when it comes.
     """
-    pager = st.container()
+    pager = st.container(key="cmp_pager")
+    if first_view:
+        pager.container(height=PAGER_HEIGHT, border=False)  # as the presets' box above
     size = _settle("cmp_page_size", [DEFAULT_PAGE_SIZE, *(s for s in PAGE_SIZES if s != DEFAULT_PAGE_SIZE)])
     pages = max(1, -(-total // size))
     if not 1 <= st.session_state.get("cmp_page", 1) <= pages:
@@ -354,13 +376,15 @@ def _pagination(total: int) -> tuple[int, int, str, object]:
 # --------------------------------------------------------------------------- the grid
 
 
-def _draw_grid(grid: G.Grid, rows: list[G.Row], mine: dict, tags_by_cell: dict, page_label: str) -> None:
-    """The grid viewer for this page's rows, and a picker that opens a cell's details."""
+def _draw_grid(grid: G.Grid, rows: list[G.Row], mine: dict, tags_by_cell: dict, page_label: str,
+               first_view: bool) -> None:
+    """The grid viewer for this page's rows, and a picker that opens a cell's details (not on a first view)."""
     data = viewer_data(state.store(), grid, rows, {k: p["cell_id"] for k, p in mine.items()}, tags_by_cell,
-                       page_label=page_label)
+                       page_label=page_label, first_view=first_view)
     with st.container(key="cmp_grid"):
         viewer(data, key="cmp_viewer", grid=grid)
-    _cell_picker(grid, rows)
+    if not first_view:
+        _cell_picker(grid, rows)
 
 
 def _cell_picker(grid: G.Grid, rows: list[G.Row]) -> None:

@@ -89,7 +89,8 @@ class Viewer {
     this.focus = -1;
     this.showB = false;
     this.split = 0.5;
-    this.seq = Date.now();
+    this.seq = Date.now(); // above every seq an earlier mount of the viewer sent
+    this.unacked = [];
     this.frame = 0;
     this.cells = [];
     this.labels = [];
@@ -105,9 +106,13 @@ class Viewer {
     this.listen();
   }
 
+  // Each trigger carries every event Python has not acknowledged yet (``data.acked``, the last seq it applied):
+  // Streamlit keeps only the newest value of a trigger sent while the script is busy, so an event sent alone could
+  // be lost to the next one. Python applies each seq once.
   send(event) {
     this.seq += 1;
-    this.api.setTriggerValue("event", { ...event, seq: this.seq });
+    this.unacked.push({ ...event, seq: this.seq });
+    this.api.setTriggerValue("event", { events: this.unacked.slice() });
   }
 
   buildBar() {
@@ -150,12 +155,16 @@ class Viewer {
       d.rows.map((r) => [r.key, r.cells.map((c) => c && [c.id, c.status, c.thumb, c.full])])]);
     const same = !first && structure(this.data) === structure(data);
     this.data = data;
+    this.unacked = this.unacked.filter((e) => e.seq > (data.acked || 0));
     this.root.querySelector(".wbv-page").textContent = data.page_label || "";
     if (data.hint) this.root.querySelector(".wbv-hint").textContent = data.hint;
     const n = data.columns.length;
     if (first || !same) {
       this.a = Math.min(data.a ?? 0, Math.max(0, n - 1));
       this.b = Math.min(data.b ?? 1, Math.max(0, n - 1));
+    }
+    if (first && data.first_view) { // the page's controls wait for this view: report it drawn, at the latest in 2 s
+      this.drawnTimer = setTimeout(() => this.reportDrawn(true), 2000);
     }
     if (first) { this.mode = null; this.setMode(MODES.includes(data.mode) ? data.mode : MODES[0]); return; }
     if (same) this.refreshMarks(); else this.build();
@@ -227,6 +236,7 @@ class Viewer {
     });
     this.setFocus(this.focus, false);
     this.refreshMarks();
+    // The first cells are in view: ask for their thumbnails now, not when the observer first reports (a frame on).
     this.request();
   }
 
@@ -593,6 +603,20 @@ class Viewer {
           : `|A−B| ${this.data.columns[this.a].label} vs ${this.data.columns[this.b].label}`;
       }
     }
+    this.reportDrawn();
+  }
+
+  // Once, on a page's first view: every near cell's first image is drawn (or failed to load), so the page may now
+  // send its controls, which would have held these images back.
+  reportDrawn(now = false) {
+    if (!this.data || !this.data.first_view || this.drawnSent) return;
+    const near = this.cells.filter((e) => e.el.__near === true);
+    const settled = (c) => !c || !c.thumb || (images.has(c.thumb) && (images.get(c.thumb).ok || images.get(c.thumb).failed));
+    if (!now && !(near.length && near.every((e) => settled(e.pair[0])))) return;
+    this.drawnSent = true;
+    clearTimeout(this.drawnTimer);
+    window.__wbvFirstViewDrawn = true; // for a signal element that mounts after this
+    document.dispatchEvent(new CustomEvent("wbv-first-view-drawn"));
   }
 
   keep(key) {
@@ -610,6 +634,7 @@ class Viewer {
   }
 
   destroy() {
+    clearTimeout(this.drawnTimer);
     document.removeEventListener("keydown", this.onKey);
     clearInterval(this.timer);
     this.observer.disconnect();
