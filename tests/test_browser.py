@@ -222,8 +222,8 @@ def test_nothing_is_fetched_from_outside_this_machine(server, browser, store):
                 page.wait_for_selector(CELLS)
                 _select(page, "cmp_sweep", f"#{store[0].sweep_id} small")  # every row has two done cells
                 _drawn(page, 4)
-                box = page.locator(CELLS).first.bounding_box()
-                page.mouse.move(box["x"] + 30, box["y"] + 30)
+                # hover waits for the sweep's own grid (the one before it may still be in the page a moment)
+                page.locator(CELLS).first.hover(position={"x": 30, "y": 30})
                 page.mouse.wheel(0, -500)  # full-resolution files come from the app's own /files/ route
                 for mode in ("difference", "slider"):
                     page.locator('[data-testid="viewer-mode"]', has_text=mode).first.click()
