@@ -131,14 +131,14 @@ def name_field(where=None) -> None:
     if NAME_FIELD not in st.session_state:
         st.session_state[NAME_FIELD] = st.session_state.get(NAME_KEY) or clean_name(_cookie(USER_COOKIE))
     where.text_input("Your name", key=NAME_FIELD, on_change=set_name, max_chars=NAME_MAX,
-                          placeholder=author(), help="Recorded with your tags, notes, preferences and votes; "
-                          "kept in this browser.")
+                     placeholder=author(), help="Recorded with your tags, notes, preferences and votes; "
+                     "kept in this browser.")
     if REMEMBER_KEY in st.session_state:
         # A cookie the next visit reads (st.context.cookies); written by the browser, as only it can.
         value = json.dumps(quote(st.session_state.pop(REMEMBER_KEY), safe=""))
         where.html(f"<script>document.cookie = '{USER_COOKIE}=' + {value} + "
-                        f"'; Path=/; Max-Age={NAME_COOKIE_AGE_S}; SameSite=Lax';</script>",
-                        unsafe_allow_javascript=True)
+                   f"'; Path=/; Max-Age={NAME_COOKIE_AGE_S}; SameSite=Lax';</script>",
+                   unsafe_allow_javascript=True)
 
 
 def start_run() -> None:
