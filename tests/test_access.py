@@ -366,6 +366,21 @@ def test_no_token_warns_loudly_and_data_roots_reach_the_server(monkeypatch, caps
     assert env["WORKBENCH_OUTPUTS"] == str((tmp_path / "out").resolve())
 
 
+def test_ui_passes_every_setting_of_the_projects_streamlit_config(monkeypatch, capsys, tmp_path):
+    # `streamlit run streamlit_app.py` reads .streamlit/config.toml; `workbench ui` (from any folder) must say the same
+    import tomllib
+
+    from core.settings import PROJECT_ROOT
+
+    command, _, _ = _ui(monkeypatch, capsys, "--db", str(tmp_path / "w.db"))
+    flags = dict(zip(command[5::2], command[6::2]))  # python -m streamlit run SCRIPT, then --name value pairs
+    config = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
+    settings = {f"--{section}.{name}": value for section, options in config.items() for name, value in options.items()}
+    assert {"--runner.magicEnabled", "--runner.postScriptGC", "--client.toolbarMode"} <= set(settings)
+    for flag, value in settings.items():
+        assert flags.get(flag) == (str(value).lower() if isinstance(value, bool) else str(value)), flag
+
+
 def test_bad_flags_are_usage_errors(monkeypatch, capsys, tmp_path):
     from core.cli.main import main
 

@@ -57,7 +57,7 @@ def ui_command(db: Path, port: int, host: str) -> list[str]:
             "--server.headless", "true", "--server.port", str(port), "--server.address", host,
             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
             "--server.maxUploadSize", str(MAX_UPLOAD_BYTES // 2**20), "--client.toolbarMode", "viewer",
-            "--client.showErrorLinks", "false"]
+            "--client.showErrorLinks", "false", "--runner.magicEnabled", "false", "--runner.postScriptGC", "false"]
 
 
 def serve(command: list[str], env: dict[str, str]) -> NoReturn:
