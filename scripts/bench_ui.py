@@ -11,11 +11,16 @@ the navigation's start until ``--images`` viewer cells have an image drawn
 (checked every animation frame), and until the page's controls are in (a
 session's first view is the grid alone; its controls follow). On a loaded page it then zooms with the
 wheel five times and times each zoom to the end of the frame that drew it,
-checking every cell shows the same new view in that frame. Then it does the same with a Streamlit page
-that holds only a title (the floor: what any Streamlit page costs on this
-machine) unless ``--no-floor``. Prints one JSON line: every time, the medians,
-the time above the floor, the store's cell count. Timing lives here, never in
-the unit tests.
+checking every cell shows the same new view in that frame. Then, unless ``--no-floor``, it does the same
+with two reference pages, each served by Streamlit with the app's own server
+settings: one that holds only a title (the floor: what any Streamlit page
+costs on this machine), and one built as the app is (a wide page, the same
+navigation of 7 pages in 3 sections, the file route) whose page holds a title
+and a bare custom component (``st.components.v2``, as the viewer is) showing
+the store's first thumbnails as plain images (what such a page costs without
+the viewer; the time above it is the viewer's own). Prints one JSON line: every time, the
+medians, the time above each reference, the store's cell count. Timing lives
+here, never in the unit tests.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +70,51 @@ CONTROLS_JS = "(selector) => document.querySelector(selector) ? performance.now(
 # The floor: a Streamlit page holding only a title, served the same way, timed until the title is drawn.
 FLOOR_APP = 'import streamlit as st\n\nst.title("Floor")\n'
 FLOOR_JS = """([selector, wanted]) => document.querySelector('[data-testid="stMain"] h1') ? performance.now() : false"""
+# The bare component page, built as the app is (its file route, a wide page, a navigation of 7 pages in 3 sections):
+# a title and one component whose cells are plain <img> elements of the store's first thumbnails, marked as the
+# viewer marks its cells once an image is in. ``{root}`` and ``{urls}`` are filled in.
+COMPONENT_APP = """import json
+import sys
+
+import streamlit as st
+
+if __name__ != "__main__":
+    sys.path.insert(0, {root!r})
+    from workbench.server import routes
+
+    app = st.App(__file__, routes=routes())
+else:
+    JS = '''export default function (component) {{
+  const grid = component.parentElement.querySelector(".grid");
+  if (grid.childElementCount) return;
+  for (const url of component.data.urls) {{
+    const cell = document.createElement("div");
+    cell.dataset.testid = "viewer-cell";
+    const img = new Image();
+    img.onload = () => {{ cell.dataset.loaded = "true"; }};
+    img.src = url;
+    img.style.width = "100%";
+    cell.appendChild(img);
+    grid.appendChild(cell);
+  }}
+}}'''
+    HTML = '<div class="grid" style="display:grid;grid-template-columns:repeat(3,1fr)"></div>'
+    grid = st.components.v2.component("bench_grid", html=HTML, js=JS, isolate_styles=False)
+    st.set_page_config(page_title="Reference", layout="wide")
+
+    def compare():
+        st.title("Compare")
+        grid(data={{"urls": json.loads({urls!r})}}, key="grid")
+
+    def other():
+        st.title("Other")
+
+    icons = ["thumb_up", "how_to_vote", "bar_chart", "query_stats", "play_circle", "inventory_2"]
+    pages = [st.Page(compare, title="Compare", icon=":material/grid_view:", default=True)]
+    pages += [st.Page(other, title=f"Page {{i}}", icon=f":material/{{icon}}:", url_path=f"p{{i}}")
+              for i, icon in enumerate(icons)]
+    st.navigation({{"Look": pages[:3], "Check": pages[3:5], "Run": pages[5:]}}).run()
+"""
 
 
 def free_port() -> int:
@@ -73,9 +124,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(command: list[str], port: int) -> subprocess.Popen:
+def start_app(command: list[str], port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
     """Run ``command`` (a Streamlit server on ``port``) from the repository root; wait for its health check (2 min)."""
-    proc = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(command, cwd=ROOT, env=env or dict(os.environ), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while True:
@@ -98,14 +149,14 @@ def stop_app(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def time_load(browser, url: str, wanted: int, timeout_s: float, context=None,
-              done_js: str = WAIT_JS) -> tuple[float, float | None]:
+def time_load(browser, url: str, wanted: int, timeout_s: float, context=None, done_js: str = WAIT_JS,
+              controls: bool = True) -> tuple[float, float | None]:
     """Seconds from navigation start until ``wanted`` grid images are loaded, and until the page's controls are in.
 
     In a fresh context (empty browser cache) unless ``context`` is given: then
     in a new tab of it, with what earlier loads left in its cache (the app's
     scripts, the files route's immutable images), as a user reloading the page.
-    The controls' time is None for a page without them (the floor).
+    The controls' time is None for a page without them (``controls`` false: a reference page).
     """
     own = context is None
     context = context or browser.new_context(viewport={"width": 1600, "height": 1000})
@@ -115,7 +166,7 @@ def time_load(browser, url: str, wanted: int, timeout_s: float, context=None,
         handle = page.wait_for_function(done_js, arg=[ST_IMAGES, wanted], polling="raf",
                                         timeout=timeout_s * 1000)
         images = handle.json_value() / 1000.0
-        if done_js != WAIT_JS:
+        if not controls:
             return images, None
         handle = page.wait_for_function(CONTROLS_JS, arg=CONTROLS, polling="raf", timeout=timeout_s * 1000)
         return images, handle.json_value() / 1000.0
@@ -151,8 +202,8 @@ def time_wheel(browser, url: str, timeout_s: float, zooms: int = 5) -> list[dict
         page.close()
 
 
-def time_loads(command: list[str], url_path: str, port: int, args, done_js: str,
-               wheel: list | None = None) -> tuple[float, list[tuple[float, float | None]]]:
+def time_loads(command: list[str], url_path: str, port: int, args, done_js: str, wheel: list | None = None,
+               env: dict[str, str] | None = None) -> tuple[float, list[tuple[float, float | None]]]:
     """Start ``command``, load ``url_path`` once to warm the app, then ``args.loads`` timed times; stop it.
 
     Returns the warm-up's seconds and, per timed load, :func:`time_load`'s pair. With ``wheel`` (a list), the
@@ -161,23 +212,51 @@ def time_loads(command: list[str], url_path: str, port: int, args, done_js: str,
     from playwright.sync_api import sync_playwright
 
     wheel = [] if wheel is None else wheel
+    compare = command[2:4] == ["core.cli.main", "ui"]  # the app's Compare page, not a reference page: controls, wheel
 
     url = f"http://127.0.0.1:{port}{url_path}"
-    proc = start_app(command, port)
+    proc = start_app(command, port, env)
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
             try:
                 shared = browser.new_context(viewport={"width": 1600, "height": 1000}) if args.warm_cache else None
-                warm, _ = time_load(browser, url, args.images, args.timeout, shared, done_js)  # not counted
-                times = [time_load(browser, url, args.images, args.timeout, shared, done_js) for _ in range(args.loads)]
-                if done_js == WAIT_JS:
+                load = partial(time_load, browser, url, args.images, args.timeout, shared, done_js, compare)
+                warm, _ = load()  # not counted
+                times = [load() for _ in range(args.loads)]
+                if compare:
                     wheel.extend(time_wheel(browser, url, args.timeout))
             finally:
                 browser.close()
     finally:
         stop_app(proc)
     return warm, times
+
+
+def thumbnail_urls(db: Path, count: int) -> list[str]:
+    """File-route URLs of the thumbnails of the store's first ``count`` finished cells (by id)."""
+    from core.store.store import Store
+    from workbench.files_route import file_url
+
+    with Store(db, readonly=True) as store:
+        cells = store.cells_by_id(list(range(1, 4 * count + 1)))
+        urls = [file_url(store.root, c["thumb_path"] or c["sketch_path"]) for c in cells if c["status"] == "done"]
+    return [u for u in urls if u][:count]
+
+
+def time_reference(source: str, args, done_js: str) -> list[tuple[float, float | None]]:
+    """:func:`time_loads` for a reference page: ``source`` written to a file, served with the app's own settings."""
+    from core.cli.app import ui_command
+
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "reference.py"
+        script.write_text(source)
+        port = free_port()
+        settings = ui_command(args.db.resolve(), port, "127.0.0.1")[5:]  # after: python -m streamlit run SCRIPT
+        env = {**os.environ, "WORKBENCH_DB": str(args.db.resolve())}
+        _, loads = time_loads([sys.executable, "-m", "streamlit", "run", str(script), *settings], "/", port, args,
+                              done_js, env=env)
+    return loads
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm-cache", action="store_true",
                         help="load every time in one browser context (its cache kept), not in a fresh one each time")
     parser.add_argument("--no-floor", action="store_true",
-                        help="skip the floor: the same loads of a Streamlit page that holds only a title")
+                        help="skip the reference pages (a title alone; a title and a bare component's images)")
     args = parser.parse_args(argv)
     if not args.db.exists():
         raise SystemExit(f"{args.db} does not exist: run scripts/build_bench_store.py first")
@@ -209,16 +288,12 @@ def main(argv: list[str] | None = None) -> int:
               "wheel_median_ms": round(statistics.median(w["ms"] for w in wheel), 1) if wheel else None,
               "wheel_lockstep": all(w["lockstep"] for w in wheel)}
     if not args.no_floor:
-        with tempfile.TemporaryDirectory() as tmp:
-            script = Path(tmp) / "floor.py"
-            script.write_text(FLOOR_APP)
-            port = free_port()
-            _, floor_loads = time_loads([sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-                                   "--server.address", "127.0.0.1", "--server.headless", "true"], "/", port, args,
-                                  FLOOR_JS)
-        floor = [t for t, _ in floor_loads]
-        result.update(floor_loads_s=[round(t, 3) for t in floor], floor_median_s=round(statistics.median(floor), 3))
-        result["above_floor_s"] = round(result["median_s"] - result["floor_median_s"], 3)
+        component_app = COMPONENT_APP.format(root=str(ROOT), urls=json.dumps(thumbnail_urls(args.db, 30)))
+        for name, source, done_js in (("floor", FLOOR_APP, FLOOR_JS), ("component", component_app, WAIT_JS)):
+            times = [t for t, _ in time_reference(source, args, done_js)]
+            result[f"{name}_loads_s"] = [round(t, 3) for t in times]
+            result[f"{name}_median_s"] = round(statistics.median(times), 3)
+            result[f"above_{name}_s"] = round(result["median_s"] - result[f"{name}_median_s"], 3)
     print(json.dumps(result))
     return 0
 
