@@ -206,13 +206,13 @@ def time_loads(command: list[str], url_path: str, port: int, args, done_js: str,
                env: dict[str, str] | None = None) -> tuple[float, list[tuple[float, float | None]]]:
     """Start ``command``, load ``url_path`` once to warm the app, then ``args.loads`` timed times; stop it.
 
-    Returns the warm-up's seconds and, per timed load, :func:`time_load`'s pair. With ``wheel`` (a list), the
-    Compare page's wheel zooms are timed too and appended to it.
+    Returns the warm-up's seconds and, per timed load, :func:`time_load`'s pair. With ``wheel`` (a list: the
+    app's Compare page, not a reference page), the page's controls are waited for too, and its wheel zooms are
+    timed and appended to the list.
     """
     from playwright.sync_api import sync_playwright
 
-    wheel = [] if wheel is None else wheel
-    compare = command[2:4] == ["core.cli.main", "ui"]  # the app's Compare page, not a reference page: controls, wheel
+    compare = wheel is not None
 
     url = f"http://127.0.0.1:{port}{url_path}"
     proc = start_app(command, port, env)

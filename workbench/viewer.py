@@ -228,7 +228,7 @@ def _on_event(key: str) -> None:
 
 
 def _apply(key: str, event: dict) -> None:
-    """One event of the viewer: the first view drawn, a mode or A/B choice (the session's), or a store change."""
+    """One event of the viewer: a mode or A/B choice (the session's), or a store change."""
     if event.get("type") == "mode" and event.get("mode") in MODES:
         st.session_state[f"{key}__mode"] = event["mode"]
         return

@@ -236,7 +236,8 @@ class Viewer {
     });
     this.setFocus(this.focus, false);
     this.refreshMarks();
-    // The first cells are in view: ask for their thumbnails now, not when the observer first reports (a frame on).
+    // Draw on the next frame: every cell gets its view (``data-view``); a cell's images are asked for once the
+    // observer has reported it near.
     this.request();
   }
 
