@@ -133,6 +133,7 @@ def test_injected_out_of_memory_shrinks_batches_and_the_sweep_completes(unbatche
     monkeypatch.setattr(CellEngine, "forward_batch", forward_batch)
     summary, got_rows, _ = sweep_rows(spec, tmp_path / "oom.db")
     assert summary.status == "done" and summary.failed == 0 and summary.computed == len(rows)
+    assert set(got_rows) == set(rows) and all(r["status"] == "done" for r in got_rows.values())
     assert max(seen) > 1 and seen.count(1) > 0  # batches were tried, then run one at a time
 
 
@@ -148,7 +149,7 @@ def test_a_forward_that_never_fits_fails_its_cells_not_the_sweep(unbatched, batc
 
     monkeypatch.setattr(CellEngine, "forward_batch", forward_batch)
     summary, got_rows, _ = sweep_rows(spec, tmp_path / "never.db")
-    assert summary.status == "done"
+    assert summary.status == "done" and set(got_rows) == set(rows)  # every cell recorded, failed or done
     failed = [r for r in got_rows.values() if r["status"] == "failed"]
     done = [r for r in got_rows.values() if r["status"] == "done"]
     assert failed and all(r["method"] == "checkpoint" for r in failed)

@@ -377,7 +377,7 @@ def test_sweep_from_the_form_finishes_across_a_reload_like_the_cli(server, page,
     expect(page.locator(f".st-key-sweep_{sweep['id']}").get_by_text("done", exact=True)).to_be_visible(timeout=30_000)
     _no_exception(page)
 
-    out, err = cli.communicate(timeout=120)
+    _, err = cli.communicate(timeout=120)
     assert cli.returncode == 0, err
     with Store(small.db) as a, Store(other) as b:
         app_records = {r["cell_key"]: r for r in result_records(a, sweep["id"])}

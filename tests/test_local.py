@@ -83,3 +83,28 @@ def test_an_engine_that_fails_stops_the_other_and_its_error_is_raised(unbatched,
         sweep = store.sweeps()[0]
     assert sweep["status"] == "interrupted" and "fell off the bus" in sweep["error"]
     assert len(calls) < 6  # the other engine stopped instead of going on through the six images
+
+
+def test_a_writer_that_cannot_close_after_a_failure_is_logged_and_the_first_error_kept(unbatched, monkeypatch,
+                                                                                      tmp_path, caplog):
+    from core.store.store import Store
+    from core.sweeps.writer import ResultWriter
+
+    def run_image(self, cells):
+        raise RuntimeError("the device fell off the bus")
+
+    original_close = ResultWriter.close
+
+    def close(self):  # its threads stop, then writing is found to have failed
+        original_close(self)
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(CellEngine, "run_image", run_image)
+    monkeypatch.setattr(ResultWriter, "close", close)
+    with caplog.at_level("WARNING", logger="core.sweeps.local"), pytest.raises(RuntimeError, match="off the bus"):
+        sweep_rows(unbatched[0], tmp_path / "full.db")
+    with Store(tmp_path / "full.db", readonly=True) as store:
+        sweep = store.sweeps()[0]
+    assert sweep["status"] == "interrupted" and "fell off the bus" in sweep["error"]
+    record = next(r for r in caplog.records if "closing the result writer after RuntimeError" in r.getMessage())
+    assert "No space left on device" in str(record.exc_info[1])

@@ -79,8 +79,8 @@ class LocalExecutor:
         except BaseException as exc:
             try:
                 writer.close()
-            except Exception:
-                pass
+            except Exception:  # the interruption is the error to report; this one only to the log
+                log.warning("closing the result writer after %s failed too", type(exc).__name__, exc_info=True)
             run.finish("interrupted", f"{type(exc).__name__}: {exc}")
             run.store.close()
             raise

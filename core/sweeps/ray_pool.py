@@ -286,20 +286,20 @@ class RayPool:
         for ref in list(self.refs):
             try:
                 ray.cancel(ref)
-            except Exception:
-                pass
+            except Exception:  # a task that has ended or whose node is gone: nothing left to cancel
+                log.debug("cancelling a Ray task failed", exc_info=True)
         for slot in self.slots:
             try:
                 ray.kill(slot.handle, no_restart=True)
-            except Exception:
-                pass
+            except Exception:  # an actor already dead
+                log.debug("killing a Ray actor failed", exc_info=True)
             if slot.status not in ("done", "failed"):
                 slot.status = status
         self.refs.clear()
         try:
             self._write_rows(force=True)
-        except Exception:
-            pass
+        except Exception:  # closing goes on: these rows describe the workers, not the cells
+            log.warning("recording the Ray workers' end failed", exc_info=True)
 
     def leave(self) -> None:
         """Shut down the local Ray instance this sweep started (or disconnect from the cluster)."""

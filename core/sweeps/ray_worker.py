@@ -9,6 +9,7 @@ folder and sends the store fields back: only the driver writes the store.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from pathlib import Path
@@ -23,6 +24,8 @@ from core.sweeps.spec import SweepSpec
 from core.sweeps.writer import ResultWriter, writer_threads
 
 __all__ = ["CancelFlag", "CheckpointFiles", "ResultSink", "SweepWorker", "check_cpu_precisions", "image_mismatch"]
+
+log = logging.getLogger(__name__)
 
 
 class CheckpointFiles(dict):
@@ -129,11 +132,11 @@ class SweepWorker:
                 else:
                     todo += group
             self.engine.run(todo)
-        except BaseException:
+        except BaseException as exc:
             try:
                 writer.close()
-            except Exception:
-                pass
+            except Exception:  # the first error is the one to raise; this one only to the log
+                log.warning("closing the result writer after %s failed too", type(exc).__name__, exc_info=True)
             raise
         writer.close()
         return {"results": sink.results, "pid": os.getpid(), "node": socket.gethostname()}
