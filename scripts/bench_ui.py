@@ -159,6 +159,7 @@ def time_load(browser, url: str, wanted: int, timeout_s: float, context=None, do
     in a new tab of it, with what earlier loads left in its cache (the app's
     scripts, the files route's immutable images), as a user opening the page again.
     The controls' time is None for a page without them (``controls`` false: a reference page).
+    ``browser`` is used only to open a fresh context (with ``context`` given it may be None).
     """
     own = context is None
     context = context or browser.new_context(viewport=VIEWPORT)
@@ -222,7 +223,7 @@ def time_loads(command: list[str], url_path: str, port: int, args, done_js: str,
         with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
             if args.warm_cache:
                 # a browser profile on disk, as a user's browser has; an off-the-record context (new_context())
-                # keeps its HTTP cache too, yet every page, the title-only floor included, loaded 0.3-0.4 s
+                # keeps its HTTP cache too, yet every page, the title-only floor included, loaded 0.3-0.5 s
                 # slower in one here
                 shared = browser = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM,
                                                                          headless=True, viewport=VIEWPORT)
@@ -276,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds one load may take (default 60)")
     parser.add_argument("--url-path", default="/", help="the page to load (default /: Compare)")
     parser.add_argument("--warm-cache", action="store_true",
-                        help="load every time in one browser context (its cache kept), not in a fresh one each time")
+                        help="load every time in a new tab of one browser profile on disk (its cache kept), not in a "
+                        "fresh context each time; the wheel zooms are timed in that profile too")
     parser.add_argument("--no-floor", action="store_true",
                         help="skip the reference pages (a title alone; a title and a bare component's images)")
     args = parser.parse_args(argv)

@@ -106,5 +106,6 @@ def test_a_writer_that_cannot_close_after_a_failure_is_logged_and_the_first_erro
     with Store(tmp_path / "full.db", readonly=True) as store:
         sweep = store.sweeps()[0]
     assert sweep["status"] == "interrupted" and "fell off the bus" in sweep["error"]
-    record = next(r for r in caplog.records if "closing the result writer after RuntimeError" in r.getMessage())
-    assert "No space left on device" in str(record.exc_info[1])
+    logged = [r for r in caplog.records if "closing the result writer after RuntimeError" in r.getMessage()]
+    assert logged, "the writer's failure to close was not logged"
+    assert "No space left on device" in str(logged[0].exc_info[1])
