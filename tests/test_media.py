@@ -1,4 +1,5 @@
-"""The app's image caches are bounded in bytes, and each session's store connection is closed when released."""
+"""The app's image caches are bounded in bytes, and each session's store connection is closed when released
+(once no run of the session uses it)."""
 
 from __future__ import annotations
 
@@ -190,3 +191,51 @@ def test_a_disconnected_session_closes_its_store(tmp_path, monkeypatch, opened):
     assert _closed(opened[0])
     at.run()  # a reconnecting session opens a fresh connection
     assert len(opened) == 2 and not _closed(opened[1])
+
+
+# Run in a child process, so that a regression (closing the connection under the query) crashes the child, not
+# the test session: a run's thread is inside a long query when its session's store is released.
+RELEASE_DURING_QUERY = """
+import sys, threading, time
+from core.store.store import Store
+from workbench import state
+
+store = Store(sys.argv[1])
+inside = threading.Event()
+
+def run():  # a script run of the session: asks for its store, then queries it
+    state.mark_in_use(store)
+    inside.set()
+    rows = store.query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) "
+                       "SELECT count(*) AS n FROM c")
+    print("query", rows[0]["n"])
+
+thread = threading.Thread(target=run, name="ScriptRunner.scriptThread")
+thread.start()
+inside.wait()
+time.sleep(0.2)
+state.close_store(store)  # what Streamlit's release does as the session disconnects
+print("released while running:", thread.is_alive())
+thread.join()
+for closer in [t for t in threading.enumerate() if t.name == "workbench-store-close"]:
+    closer.join(timeout=30)
+try:
+    store.conn.execute("SELECT 1")
+except Exception as exc:
+    print("closed:", type(exc).__name__)
+"""
+
+
+def test_a_store_released_while_its_run_queries_it_is_closed_when_that_run_ends(tmp_path):
+    import subprocess
+    import sys
+
+    from core.store.store import Store
+
+    with Store(tmp_path / "w.db"):
+        pass
+    done = subprocess.run([sys.executable, "-c", RELEASE_DURING_QUERY, str(tmp_path / "w.db")], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"the child died ({done.returncode}): {done.stderr[-1500:]}"
+    lines = done.stdout.splitlines()
+    assert lines == ["released while running: True", "query 3000000", "closed: ProgrammingError"], done.stdout

@@ -5,6 +5,13 @@ Each browser session gets its own store connection, held in a session-scoped
 the connection) when the session disconnects, and when the store's path
 changes the one opened before is released at once. Nothing is left open by
 sessions that ended.
+
+Streamlit releases a session's entry as the session disconnects without
+waiting for the session's script run to stop, and closing a SQLite
+connection while another thread runs a query on it crashes the interpreter
+(CPython's sqlite3). So :func:`store` notes which script run last asked for
+the connection, and :func:`close_store` closes it only once that run has
+ended.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
+import weakref
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -41,9 +50,37 @@ def db_path() -> Path:
     return settings_db_path().resolve()
 
 
+# The thread of the script run that last asked for each session's store: the one to wait for before closing it.
+_run_threads: weakref.WeakKeyDictionary[Store, threading.Thread] = weakref.WeakKeyDictionary()
+_run_threads_lock = threading.Lock()
+
+
+def mark_in_use(opened: Store) -> Store:
+    """Note that this thread's script run uses ``opened`` (a run's queries all happen on its thread); returns it."""
+    with _run_threads_lock:
+        _run_threads[opened] = threading.current_thread()
+    return opened
+
+
 def close_store(store: Store) -> None:
-    """Close a session's store connection (Streamlit calls this when it releases the session's entry)."""
-    log.debug("closing the store %s of an ended session", store.path)
+    """Close a session's store connection once no script run uses it (Streamlit calls this on release).
+
+    Called from the server's event loop as a session disconnects, while that
+    session's run may still be inside a query: then the connection is closed
+    by a helper thread as soon as that run's thread has ended.
+    """
+    with _run_threads_lock:
+        run = _run_threads.pop(store, None)
+    if run is None or run is threading.current_thread() or not run.is_alive():
+        log.debug("closing the store %s of an ended session", store.path)
+        store.close()
+        return
+    log.debug("closing the store %s of an ended session once its run ends", store.path)
+    threading.Thread(target=_close_after, args=(store, run), name="workbench-store-close", daemon=True).start()
+
+
+def _close_after(store: Store, run: threading.Thread) -> None:
+    run.join()
     store.close()
 
 
@@ -56,7 +93,7 @@ def open_store(path: str) -> Store:
 
 def store() -> Store:
     """This session's open store (one connection per session, reopened when the path changes)."""
-    return open_store(str(db_path()))
+    return mark_in_use(open_store(str(db_path())))
 
 
 def input_path(stored: str | None) -> Path | None:
