@@ -194,28 +194,35 @@ def test_a_disconnected_session_closes_its_store(tmp_path, monkeypatch, opened):
 
 
 # Run in a child process, so that a regression (closing the connection under the query) crashes the child, not
-# the test session: a run's thread is inside a long query when its session's store is released.
+# the test session: a run's thread is inside its query (held there by a SQL function until the release is done)
+# when its session's store is released.
 RELEASE_DURING_QUERY = """
-import sys, threading, time
+import sys, threading
 from core.store.store import Store
 from workbench import state
 
 store = Store(sys.argv[1])
-inside = threading.Event()
+inside, released = threading.Event(), threading.Event()
+
+def hold():  # called inside the query's step: the run stays in its query until the store has been released
+    inside.set()
+    released.wait(30)
+    return 1
+
+store.conn.create_function("hold", 0, hold)
 
 def run():  # a script run of the session: asks for its store, then queries it
     state.mark_in_use(store)
-    inside.set()
-    rows = store.query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) "
-                       "SELECT count(*) AS n FROM c")
+    rows = store.query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000) "
+                       "SELECT count(*) + hold() - 1 AS n FROM c")
     print("query", rows[0]["n"])
 
 thread = threading.Thread(target=run, name="ScriptRunner.scriptThread")
 thread.start()
-inside.wait()
-time.sleep(0.2)
+inside.wait(30)
 state.close_store(store)  # what Streamlit's release does as the session disconnects
 print("released while running:", thread.is_alive())
+released.set()
 thread.join()
 for closer in [t for t in threading.enumerate() if t.name == "workbench-store-close"]:
     closer.join(timeout=30)
@@ -238,4 +245,4 @@ def test_a_store_released_while_its_run_queries_it_is_closed_when_that_run_ends(
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"the child died ({done.returncode}): {done.stderr[-1500:]}"
     lines = done.stdout.splitlines()
-    assert lines == ["released while running: True", "query 3000000", "closed: ProgrammingError"], done.stdout
+    assert lines == ["released while running: True", "query 300000", "closed: ProgrammingError"], done.stdout
